@@ -1,0 +1,27 @@
+/* The operator's command line: shared state and the subcommands. */
+#ifndef CLI_H
+#define CLI_H
+
+#include "conf.h"
+#include "db.h"
+#include "err.h"
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_USAGE = 1, CLI_EXIT_RUNTIME = 2 };
+
+struct cli {
+    struct tg_conf conf;
+    const char *conf_path;
+    struct tg_db *db;
+};
+
+/* Prints "tollgate: <message>" on stderr and returns the exit status for
+ * the code: 1 for what the user can fix in the command, 2 otherwise. */
+int cli_fail(enum tg_code rc, const struct tg_err *err);
+
+/* Prints the usage text for `topic` ("key" or NULL for all) to stream. */
+void cli_usage(FILE *stream, const char *topic);
+
+int cli_migrate(struct cli *c, int argc, char **argv);
+int cli_key(struct cli *c, int argc, char **argv);
+
+#endif

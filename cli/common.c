@@ -1,0 +1,77 @@
+/* What every subcommand shares: failing with the right exit status, usage
+ * text, and `migrate`, which is too small for a file of its own. */
+#include <config.h>
+
+#include <stdio.h>
+
+#include "cli.h"
+#include "migrate.h"
+
+static const char usage_text[] =
+    "usage: tollgate [-c FILE] COMMAND ...\n"
+    "\n"
+    "  migrate                      apply the schema migrations in sql_dir\n"
+    "  key create --name NAME [LIMITS]\n"
+    "                               create a key; it is printed once, alone\n"
+    "                               on the last line of stdout\n"
+    "  key list [--json]            every key with its limits and state\n"
+    "  key show NAME [--json]       one key: limits and current usage\n"
+    "  key update NAME [LIMITS] [--no-expiry] [--unlimited]\n"
+    "  key disable NAME | key enable NAME\n"
+    "  key rotate NAME              new key, same limits and usage\n"
+    "  key delete NAME [--force]    refused while requests are in flight\n"
+    "\n"
+    "LIMITS (a number, or 'none' for unlimited):\n"
+    "  --tokens-day N --tokens-month N --requests-day N --requests-month N\n"
+    "  --rpm N --reservation N\n"
+    "  --expires TIME --not-before TIME  (TIME: 2027-01-31, '2027-01-31 "
+    "12:00+01',\n"
+    "                                     +30d, +12h; 'none' to clear)\n"
+    "  --models a,b  --force-model M  --scope infer|admin\n"
+    "\n"
+    "The configuration is -c FILE, else $TOLLGATE_CONFIG, else "
+    "/etc/tollgate/tollgate.conf.\n"
+    "Exit status: 0 done, 1 bad command or input, 2 runtime failure.\n";
+
+void
+cli_usage(FILE *stream, const char *topic)
+{
+    (void)topic;
+    fputs(usage_text, stream);
+}
+
+int
+cli_fail(enum tg_code rc, const struct tg_err *err)
+{
+    fprintf(stderr, "tollgate: %s\n",
+            err != NULL && err->msg[0] != '\0' ? err->msg : tg_code_name(rc));
+    switch (rc) {
+    case TG_OK:
+        return CLI_EXIT_OK;
+    case TG_E_USAGE:
+    case TG_E_CONFLICT:
+    case TG_E_NOT_FOUND:
+    case TG_E_BAD_REQUEST:
+        return CLI_EXIT_USAGE;
+    default:
+        return CLI_EXIT_RUNTIME;
+    }
+}
+
+int
+cli_migrate(struct cli *c, int argc, char **argv)
+{
+    struct tg_err err = {0};
+    int applied = 0;
+
+    (void)argv;
+    if (argc != 1) {
+        cli_usage(stderr, NULL);
+        return CLI_EXIT_USAGE;
+    }
+    if (tg_migrate(c->db, c->conf.sql_dir, &applied, &err) != TG_OK)
+        return cli_fail(err.code, &err);
+    printf("migrate: %d migration%s applied\n", applied,
+           applied == 1 ? "" : "s");
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,56 @@
+/* The one configuration file: `key = value` lines, `#` comments. Every
+ * program and the CLI read the same file, so one table lists every key. */
+#ifndef TG_CONF_H
+#define TG_CONF_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+#define TG_CONF_DEFAULT_PATH "/etc/tollgate/tollgate.conf"
+#define TG_CONF_LINE_MAX 4096 /* a longer line is an error, not truncated */
+#define TG_CONF_STR_MAX 1024
+
+struct tg_conf {
+    char db[TG_CONF_STR_MAX];           /* libpq conninfo */
+    char secret_file[TG_CONF_STR_MAX];  /* HMAC key for key hashes, tickets */
+    char time_zone[64];                 /* IANA name for quota periods */
+    char key_prefix[17];                /* shown at the start of every key */
+    char log_level[8];                  /* error, warn, info, debug */
+    char log_target[8];                 /* stderr or syslog */
+    char sql_dir[TG_CONF_STR_MAX];      /* migrations for `tollgate migrate` */
+    char upstream[TG_CONF_STR_MAX];     /* Ollama base URL */
+    char authz_listen[TG_CONF_STR_MAX]; /* host:port or unix socket path */
+    char relay_listen[TG_CONF_STR_MAX];
+    int64_t threads;            /* FastCGI worker threads per program */
+    int64_t reservation_tokens; /* default R per request */
+    int64_t reservation_ttl;    /* seconds an unclaimed reservation lives */
+    int64_t max_body_bytes;     /* request body limit at the relay */
+    int64_t upstream_timeout;   /* seconds without upstream data: 504 */
+    int64_t connect_timeout;    /* seconds to connect to the upstream */
+    int64_t db_connect_timeout; /* seconds to connect to PostgreSQL */
+    int64_t statement_timeout;  /* milliseconds per SQL statement */
+};
+
+/* Fills every field with its default. */
+void tg_conf_defaults(struct tg_conf *c);
+
+/* The file to read: `explicit` if not NULL, else $TOLLGATE_CONFIG, else the
+ * default path. Borrowed: valid while the environment is unchanged. */
+const char *tg_conf_path(const char *explicit_path);
+
+/* Defaults, then the file. An unknown key, a value out of range, a missing
+ * file or an overlong line is an error naming `file:line`. */
+enum tg_code tg_conf_load(struct tg_conf *c, const char *path,
+                          struct tg_err *err) TG_MUSTCHECK;
+
+/* Parses one `key = value` line (comments and blanks are fine). */
+enum tg_code tg_conf_set_line(struct tg_conf *c, const char *line,
+                              const char *where,
+                              struct tg_err *err) TG_MUSTCHECK;
+
+/* Bounded decimal parse: the whole string, no sign games, within [min,max]. */
+enum tg_code tg_conf_parse_int(const char *s, int64_t min, int64_t max,
+                               int64_t *out);
+
+#endif

@@ -1,0 +1,232 @@
+/* libpq wrapper: errors keep their SQLSTATE, broken connections are reset
+ * on the next use, transactions retry only where PostgreSQL says retrying
+ * is safe (40001, 40P01). */
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+struct tg_db {
+    PGconn *conn;
+    char *conninfo;
+    char *app_name;
+    char connect_timeout[16];
+    char statement_timeout[16];
+};
+
+struct tg_db *
+tg_db_new(const char *conninfo, int connect_timeout_s, int statement_timeout_ms,
+          const char *app_name)
+{
+    struct tg_db *db = calloc(1, sizeof(*db));
+
+    if (db == NULL)
+        return NULL;
+    db->conninfo = strdup(conninfo);
+    db->app_name = strdup(app_name);
+    if (db->conninfo == NULL || db->app_name == NULL) {
+        tg_db_free(db);
+        return NULL;
+    }
+    snprintf(db->connect_timeout, sizeof(db->connect_timeout), "%d",
+             connect_timeout_s);
+    snprintf(db->statement_timeout, sizeof(db->statement_timeout), "%d",
+             statement_timeout_ms);
+    return db;
+}
+
+void
+tg_db_free(struct tg_db *db)
+{
+    if (db == NULL)
+        return;
+    PQfinish(db->conn);
+    free(db->conninfo);
+    free(db->app_name);
+    free(db);
+}
+
+enum tg_code
+tg_db_code_for_sqlstate(const char *st)
+{
+    if (st == NULL || st[0] == '\0')
+        return TG_E_DB_DOWN; /* no answer from the server */
+    if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
+        return TG_E_DB_RETRY;
+    if (strcmp(st, "57014") == 0 || strcmp(st, "55P03") == 0)
+        return TG_E_TIMEOUT;
+    if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P0", 4) == 0 ||
+        strncmp(st, "53", 2) == 0)
+        return TG_E_DB_DOWN;
+    if (strcmp(st, "23505") == 0)
+        return TG_E_CONFLICT;
+    if (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0)
+        return TG_E_BAD_REQUEST;
+    return TG_E_INTERNAL;
+}
+
+/* libpq's messages span lines ("…failed: Connection refused\n\tIs the
+ * server running…"); the first line is the one worth repeating. */
+static void
+first_line(const char *msg, char *out, size_t outlen)
+{
+    size_t n = strcspn(msg, "\n");
+
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, msg, n);
+    out[n] = '\0';
+}
+
+/* NOTICEs ("already exists, skipping") are for people at a psql prompt;
+ * libpq would print them on our stderr. */
+static void
+ignore_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+enum tg_code
+tg_db_connect(struct tg_db *db, struct tg_err *err)
+{
+    const char *const keys[] = {"dbname", "connect_timeout", "application_name",
+                                "keepalives_idle", NULL};
+    const char *const vals[] = {db->conninfo, db->connect_timeout, db->app_name,
+                                "30", NULL};
+    const char *params[1] = {db->statement_timeout};
+    PGresult *res;
+    char why[200];
+
+    if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+        return TG_OK;
+    if (db->conn != NULL)
+        PQreset(db->conn);
+    else
+        db->conn = PQconnectdbParams(keys, vals, 1);
+    if (db->conn == NULL)
+        return tg_err_set(err, TG_E_INTERNAL, "libpq: out of memory");
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        first_line(PQerrorMessage(db->conn), why, sizeof(why));
+        return tg_err_set(err, TG_E_DB_DOWN,
+                          "cannot reach PostgreSQL at host=%s port=%s: %s - "
+                          "is it running? (script/server starts one)",
+                          PQhost(db->conn) ? PQhost(db->conn) : "?",
+                          PQport(db->conn) ? PQport(db->conn) : "?", why);
+    }
+    PQsetNoticeProcessor(db->conn, ignore_notice, NULL);
+    res = PQexecParams(db->conn,
+                       "SELECT set_config('statement_timeout', $1, false)", 1,
+                       NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return tg_err_set(err, TG_E_DB_DOWN, "setting statement_timeout: %s",
+                          PQerrorMessage(db->conn));
+    }
+    PQclear(res);
+    return TG_OK;
+}
+
+static PGresult *
+checked(struct tg_db *db, PGresult *res, ExecStatusType want,
+        struct tg_err *err)
+{
+    const char *st;
+
+    if (res != NULL && PQresultStatus(res) == want)
+        return res;
+    if (res != NULL && PQresultStatus(res) != PGRES_FATAL_ERROR &&
+        PQresultStatus(res) != PGRES_NONFATAL_ERROR) {
+        tg_err_set(err, TG_E_INTERNAL, "unexpected result %s",
+                   PQresStatus(PQresultStatus(res)));
+        PQclear(res);
+        return NULL;
+    }
+    st = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if ((st == NULL || st[0] == '\0') && PQstatus(db->conn) == CONNECTION_OK)
+        st = "XX000"; /* an error without a code on a live connection */
+    tg_err_set_sql(err, tg_db_code_for_sqlstate(st), st, "%s",
+                   res != NULL ? PQresultErrorMessage(res)
+                               : PQerrorMessage(db->conn));
+    PQclear(res);
+    return NULL;
+}
+
+PGresult *
+tg_db_exec(struct tg_db *db, ExecStatusType want, const char *sql, int nparams,
+           const char *const *params, struct tg_err *err)
+{
+    if (tg_db_connect(db, err) != TG_OK)
+        return NULL;
+    return checked(
+        db, PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0),
+        want, err);
+}
+
+enum tg_code
+tg_db_command(struct tg_db *db, const char *sql, int nparams,
+              const char *const *params, struct tg_err *err)
+{
+    struct tg_err local;
+    PGresult *res;
+
+    if (err == NULL) {
+        tg_err_clear(&local);
+        err = &local;
+    }
+    res = tg_db_exec(db, PGRES_COMMAND_OK, sql, nparams, params, err);
+    if (res == NULL)
+        return err->code;
+    PQclear(res);
+    return TG_OK;
+}
+
+enum tg_code
+tg_db_script(struct tg_db *db, const char *sql, struct tg_err *err)
+{
+    PGresult *res;
+
+    if (tg_db_connect(db, err) != TG_OK)
+        return err->code;
+    /* PQexec runs a multi-statement script; it has no parameters to bind. */
+    res = checked(db, PQexec(db->conn, sql), PGRES_COMMAND_OK, err);
+    if (res == NULL)
+        return err->code;
+    PQclear(res);
+    return TG_OK;
+}
+
+void
+tg_db_rollback(struct tg_db *db)
+{
+    /* Best effort: if the connection is gone the server rolled back. */
+    PQclear(PQexec(db->conn, "ROLLBACK"));
+}
+
+enum tg_code
+tg_db_txn(struct tg_db *db, tg_db_txn_fn fn, void *arg, struct tg_err *err)
+{
+    enum tg_code rc = TG_E_INTERNAL;
+    struct tg_err e;
+    int attempt;
+
+    for (attempt = 0; attempt < 3; attempt++) {
+        tg_err_clear(&e);
+        rc = tg_db_command(db, "BEGIN", 0, NULL, &e);
+        if (rc != TG_OK)
+            break;
+        rc = fn(db, arg, &e);
+        if (rc == TG_OK)
+            rc = tg_db_command(db, "COMMIT", 0, NULL, &e);
+        else
+            tg_db_rollback(db);
+        if (rc != TG_E_DB_RETRY)
+            break;
+    }
+    if (rc != TG_OK)
+        tg_err_set_sql(err, rc, e.sqlstate, "%s", e.msg);
+    return rc;
+}

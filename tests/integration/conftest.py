@@ -1,0 +1,84 @@
+"""Shared fixtures: the throw-away PostgreSQL that script/test started, a
+fresh database per test, and a runner for the `tollgate` CLI."""
+import os
+import subprocess
+import uuid
+
+import pytest
+
+TOP = os.environ.get("TG_TOP", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BUILD = os.environ.get("TG_BUILD_DIR", os.path.join(TOP, "build", "test"))
+PGHOST = os.environ.get("TG_TEST_PGHOST")
+PGPORT = os.environ.get("TG_TEST_PGPORT")
+PGBIN = sorted(
+    (os.path.join("/usr/lib/postgresql", v, "bin") for v in os.listdir("/usr/lib/postgresql")),
+    key=lambda p: int(p.split("/")[-2]),
+)[-1]
+
+
+def pytest_configure(config):
+    if not PGHOST or not PGPORT:
+        raise pytest.UsageError("run the integration tests through script/test (it starts PostgreSQL)")
+
+
+def psql(dbname, sql, *args):
+    """Runs one statement through psql; returns rows as lists of strings."""
+    cmd = [os.path.join(PGBIN, "psql"), "-h", PGHOST, "-p", PGPORT, "-U", "tollgate",
+           "-d", dbname, "-qAtX", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", sql]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+class Database:
+    def __init__(self, name):
+        self.name = name
+        self.conninfo = f"host={PGHOST} port={PGPORT} user=tollgate dbname={name}"
+
+    def rows(self, sql):
+        return psql(self.name, sql)
+
+    def value(self, sql):
+        rows = self.rows(sql)
+        return rows[0][0] if rows else None
+
+
+@pytest.fixture
+def database():
+    name = "t_" + uuid.uuid4().hex[:12]
+    psql("postgres", f"CREATE DATABASE {name}")
+    yield Database(name)
+    psql("postgres", f"DROP DATABASE {name} WITH (FORCE)")
+
+
+class Tollgate:
+    """The CLI with a configuration of its own."""
+
+    def __init__(self, tmp_path, db, **conf):
+        self.dir = tmp_path
+        self.db = db
+        self.secret = tmp_path / "secret"
+        self.secret.write_text(uuid.uuid4().hex + uuid.uuid4().hex + "\n")
+        self.secret.chmod(0o600)
+        self.conf = tmp_path / "tollgate.conf"
+        settings = {"db": db.conninfo, "secret_file": str(self.secret),
+                    "sql_dir": os.path.join(TOP, "sql"), "db_connect_timeout": "2"}
+        settings.update(conf)
+        self.conf.write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+
+    def run(self, *args, env=None, timeout=30):
+        e = dict(os.environ, TOLLGATE_CONFIG=str(self.conf))
+        e.update(env or {})
+        return subprocess.run([os.path.join(BUILD, "cli", "tollgate"), *args],
+                              capture_output=True, text=True, env=e, timeout=timeout)
+
+    def ok(self, *args):
+        r = self.run(*args)
+        assert r.returncode == 0, f"tollgate {' '.join(args)}: {r.returncode}\n{r.stderr}"
+        return r
+
+
+@pytest.fixture
+def tg(tmp_path, database):
+    t = Tollgate(tmp_path, database)
+    t.ok("migrate")
+    return t
