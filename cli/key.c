@@ -40,8 +40,9 @@ static const struct field {
     {"scope", "scope", F_SCOPE},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
-#define NLIMITS 5 /* the first five fields are the limits --unlimited clears   \
-                   */
+#define NLIMITS                                                                \
+    5 /* the first five fields are the limits --unlimited clears               \
+       */
 
 static const char *const exprs[] = {
     [F_COUNT] = "?::bigint",

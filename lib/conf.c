@@ -43,7 +43,7 @@ static const struct param params[] = {
     STR(upstream, "http://127.0.0.1:11434"),
     STR(authz_listen, "127.0.0.1:9001"),
     STR(relay_listen, "/run/tollgate/relay.sock"),
-    INT(threads, 8, 1, 256),
+    INT(threads, 32, 1, 1024),
     INT(reservation_tokens, 2048, 1, 100000000),
     INT(reservation_ttl, 900, 10, 86400),
     INT(max_body_bytes, 10485760, 1024, 1073741824),

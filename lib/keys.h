@@ -15,9 +15,10 @@
 #define TG_KEY_CHECK_LEN 6   /* a CRC-32 in base62 */
 #define TG_KEY_BODY_LEN (TG_KEY_RANDOM_LEN + TG_KEY_CHECK_LEN)
 #define TG_KEY_MAX_LEN (TG_KEY_PREFIX_MAX + TG_KEY_BODY_LEN)
-#define TG_KEY_HASH_LEN 64   /* hex of HMAC-SHA-256 */
-#define TG_KEY_DISPLAY_LEN 8 /* characters after the prefix kept for display   \
-                              */
+#define TG_KEY_HASH_LEN 64 /* hex of HMAC-SHA-256 */
+#define TG_KEY_DISPLAY_LEN                                                     \
+    8 /* characters after the prefix kept for display                          \
+       */
 #define TG_KEY_MASK_MAX (TG_KEY_PREFIX_MAX + TG_KEY_DISPLAY_LEN + 4)
 
 /* A prefix is 0 to TG_KEY_PREFIX_MAX characters of [A-Za-z0-9_-]. */

@@ -42,12 +42,22 @@ class Database:
         return rows[0][0] if rows else None
 
 
-@pytest.fixture
-def database():
+def create_database():
+    """A new, empty database (for fixtures wider than one test)."""
     name = "t_" + uuid.uuid4().hex[:12]
     psql("postgres", f"CREATE DATABASE {name}")
-    yield Database(name)
-    psql("postgres", f"DROP DATABASE {name} WITH (FORCE)")
+    return Database(name)
+
+
+def drop_database(db):
+    psql("postgres", f"DROP DATABASE {db.name} WITH (FORCE)")
+
+
+@pytest.fixture
+def database():
+    db = create_database()
+    yield db
+    drop_database(db)
 
 
 class Tollgate:
@@ -82,3 +92,25 @@ def tg(tmp_path, database):
     t = Tollgate(tmp_path, database)
     t.ok("migrate")
     return t
+
+
+# A test that uses a tollgate stack (tests/integration/stack.py) and fails gets
+# what the stack's logs gained during the test attached to its report.
+def _stacks(item):
+    return [(n, v) for n, v in getattr(item, "funcargs", {}).items()
+            if hasattr(v, "report") and hasattr(v, "mark") and hasattr(v, "log_files")]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if call.when == "setup" and rep.passed:
+        item._tg_marks = {n: s.mark() for n, s in _stacks(item)}
+    elif rep.failed:
+        marks = getattr(item, "_tg_marks", {})
+        for n, s in _stacks(item):
+            try:
+                rep.sections.append((f"tollgate stack '{n}' logs", s.report(marks.get(n))))
+            except OSError as e:
+                rep.sections.append((f"tollgate stack '{n}' logs", f"unreadable: {e}"))

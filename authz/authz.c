@@ -1,0 +1,318 @@
+/* Authorizing one request: find the key, check its format, then one
+ * tg_reserve() call does lookup, state, scope, limits and the reservation in
+ * one transaction. Fails closed: anything but a reservation is a denial. */
+#include <config.h>
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "authz.h"
+#include "db.h"
+#include "endpoint.h"
+#include "jsonerr.h"
+#include "keysrc.h"
+#include "log.h"
+#include "ticket.h"
+
+struct req {
+    FCGX_Request *fcgi;
+    bool authorizer; /* FastCGI AUTHORIZER role (Apache, lighttpd) */
+    const char *method;
+    char path[512];
+    const char *query;
+    struct tg_endpoint ep;
+    char rid[TG_RID_MAX + 1];
+    char mask[TG_KEY_MASK_MAX];
+    struct timespec t0;
+};
+
+/* What tg_reserve() answered; strings borrowed from its PGresult. */
+struct verdict {
+    const char *outcome, *limit_name;
+    const char *key_id, *resv_id, *tokens, *expires, *retry_after;
+    const char *req_limit, *req_left, *tok_limit, *tok_left;
+};
+
+void *
+authz_worker_new(void *app)
+{
+    struct authz *az = app;
+
+    return tg_db_new(az->conf.db, (int)az->conf.db_connect_timeout,
+                     (int)az->conf.statement_timeout, "tollgate-authz");
+}
+
+void
+authz_worker_free(void *worker)
+{
+    tg_db_free(worker);
+}
+
+static const char *
+param(const struct req *r, const char *name)
+{
+    return FCGX_GetParam(name, r->fcgi->envp);
+}
+
+static long
+elapsed_ms(const struct req *r)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - r->t0.tv_sec) * 1000 +
+           (t.tv_nsec - r->t0.tv_nsec) / 1000000;
+}
+
+static const char *
+reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Internal Server Error";
+    }
+}
+
+/* `Status:` comes first: lighttpd drops headers printed before it. */
+static void
+deny(struct req *r, int status, const char *type, const char *code,
+     const char *msg, const struct verdict *v)
+{
+    FCGX_Stream *out = r->fcgi->out;
+    char *body = tg_jsonerr_body(r->ep.family, status, type, code, msg);
+
+    FCGX_FPrintF(out, "Status: %d %s\r\nContent-Type: application/json\r\n",
+                 status, reason(status));
+    if (status == 401)
+        FCGX_PutS("WWW-Authenticate: Bearer\r\n", out);
+    if (v != NULL && v->retry_after != NULL)
+        FCGX_FPrintF(out, "Retry-After: %s\r\n", v->retry_after);
+    if (v != NULL && v->req_limit != NULL)
+        FCGX_FPrintF(out,
+                     "x-ratelimit-limit-requests: %s\r\n"
+                     "x-ratelimit-remaining-requests: %s\r\n",
+                     v->req_limit, v->req_left);
+    if (v != NULL && v->tok_limit != NULL)
+        FCGX_FPrintF(out,
+                     "x-ratelimit-limit-tokens: %s\r\n"
+                     "x-ratelimit-remaining-tokens: %s\r\n",
+                     v->tok_limit, v->tok_left);
+    if (status == 503)
+        FCGX_PutS("Retry-After: 5\r\n", out);
+    FCGX_FPrintF(out, "\r\n%s", body != NULL ? body : "{\"error\":\"error\"}");
+    free(body);
+    tg_log(TG_LOG_INFO, r->rid, "key=%s %s %s status=%d code=%s ms=%ld",
+           r->mask, r->method, r->path, status, code, elapsed_ms(r));
+}
+
+static void
+allow(struct authz *az, struct req *r, const struct verdict *v)
+{
+    struct tg_ticket t = {0};
+    char ticket[TG_TICKET_MAX];
+    struct tg_err err = {0};
+
+    t.reservation_id = strtoll(v->resv_id, NULL, 10);
+    t.key_id = strtoll(v->key_id, NULL, 10);
+    t.tokens = strtoll(v->tokens, NULL, 10);
+    t.expires = strtoll(v->expires, NULL, 10);
+    if (tg_ticket_sign(&az->secret, &t, ticket, sizeof(ticket), &err) !=
+        TG_OK) {
+        tg_log(TG_LOG_ERROR, r->rid, "%s", err.msg);
+        deny(r, 500, NULL, "internal_error", "Internal error.", NULL);
+        return;
+    }
+    /* Apache passes every non-Variable- header of a 200 on to the client:
+     * the ticket header is only for servers that run us as a responder. */
+    FCGX_FPrintF(r->fcgi->out,
+                 "Status: 200 OK\r\nVariable-TOLLGATE_TICKET: %s\r\n"
+                 "Variable-TOLLGATE_KEY_ID: %s\r\n",
+                 ticket, v->key_id);
+    if (!r->authorizer)
+        FCGX_FPrintF(r->fcgi->out,
+                     "X-Tollgate-Ticket: %s\r\nContent-Type: text/plain\r\n",
+                     ticket);
+    FCGX_PutS("\r\n", r->fcgi->out);
+    tg_log(TG_LOG_INFO, r->rid,
+           "key=%s key_id=%s %s %s status=200 resv=%s tokens=%s ms=%ld",
+           r->mask, v->key_id, r->method, r->path, v->resv_id, v->tokens,
+           elapsed_ms(r));
+}
+
+static void
+limit_denial(struct req *r, const struct verdict *v)
+{
+    char msg[256];
+    bool tokens = strncmp(v->limit_name, "tokens", 6) == 0;
+    long long secs = strtoll(v->retry_after, NULL, 10);
+    time_t at = time(NULL) + (time_t)secs;
+    struct tm tm;
+    char when[32];
+
+    gmtime_r(&at, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(msg, sizeof(msg),
+             "Rate limit reached for this key: %s (limit %s). It resets in "
+             "%lld s, at %s.",
+             v->limit_name,
+             tokens ? (v->tok_limit ? v->tok_limit : "?")
+                    : (v->req_limit ? v->req_limit : "?"),
+             secs, when);
+    deny(r, 429, tokens ? "tokens" : "requests", "rate_limit_exceeded", msg, v);
+}
+
+static void
+decide(struct authz *az, struct req *r, const struct verdict *v)
+{
+    char msg[200];
+
+    if (strcmp(v->outcome, "ok") == 0)
+        allow(az, r, v);
+    else if (strcmp(v->outcome, "unknown") == 0)
+        deny(r, 401, NULL, "invalid_api_key", "Invalid API key.", NULL);
+    else if (strcmp(v->outcome, "disabled") == 0)
+        deny(r, 403, NULL, "key_disabled", "This API key is disabled.", NULL);
+    else if (strcmp(v->outcome, "expired") == 0)
+        deny(r, 403, NULL, "key_expired", "This API key has expired.", NULL);
+    else if (strcmp(v->outcome, "not_yet_valid") == 0)
+        deny(r, 403, NULL, "key_not_yet_valid",
+             "This API key is not valid yet.", NULL);
+    else if (strcmp(v->outcome, "scope") == 0) {
+        snprintf(msg, sizeof(msg),
+                 "This API key may not call %.100s: it needs the admin "
+                 "scope.",
+                 r->path);
+        deny(r, 403, NULL, "insufficient_scope", msg, NULL);
+    } else if (strcmp(v->outcome, "limit") == 0)
+        limit_denial(r, v);
+    else
+        deny(r, 500, NULL, "internal_error", "Internal error.", NULL);
+}
+
+#define RESERVE_SQL                                                            \
+    "SELECT outcome, key_id, reservation_id, tokens, expires_at, "             \
+    "limit_name, retry_after, req_limit, req_remaining, tok_limit, "           \
+    "tok_remaining FROM tg_reserve($1, $2, $3::bigint, $4::int, $5, "          \
+    "$6::bool, $7::bool)"
+
+static const char *
+col(PGresult *res, int i)
+{
+    return PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
+}
+
+static void
+reserve(struct authz *az, struct tg_db *db, struct req *r, const char *hash)
+{
+    char want[24], ttl[24];
+    const char *params[7] = {hash,
+                             az->conf.time_zone,
+                             want,
+                             ttl,
+                             r->ep.name,
+                             tg_endpoint_metered(&r->ep) ? "t" : "f",
+                             r->ep.kind >= TG_EP_ADMIN ? "t" : "f"};
+    struct tg_err err = {0};
+    struct verdict v;
+    PGresult *res;
+
+    snprintf(want, sizeof(want), "%" PRId64, az->conf.reservation_tokens);
+    snprintf(ttl, sizeof(ttl), "%" PRId64, az->conf.reservation_ttl);
+    res = tg_db_exec(db, PGRES_TUPLES_OK, RESERVE_SQL, 7, params, &err);
+    if (res == NULL || PQntuples(res) != 1) {
+        tg_log(TG_LOG_ERROR, r->rid, "reserve failed: %s (%s)", err.msg,
+               err.sqlstate);
+        if (err.code == TG_E_DB_DOWN || err.code == TG_E_TIMEOUT)
+            deny(r, 503, NULL, "service_unavailable",
+                 "Service temporarily unavailable: the quota database "
+                 "cannot be reached. Try again shortly.",
+                 NULL);
+        else
+            deny(r, 500, NULL, "internal_error", "Internal error.", NULL);
+        PQclear(res);
+        return;
+    }
+    v = (struct verdict){col(res, 0), col(res, 5), col(res, 1), col(res, 2),
+                         col(res, 3), col(res, 4), col(res, 6), col(res, 7),
+                         col(res, 8), col(res, 9), col(res, 10)};
+    decide(az, r, &v);
+    PQclear(res);
+}
+
+/* Caddy and nginx call us as a responder on a sub-request: the original
+ * method and URI arrive in headers. */
+static void
+read_request(struct req *r)
+{
+    const char *role = param(r, "FCGI_ROLE");
+    const char *uri = NULL, *m = NULL, *q;
+    size_t n;
+
+    r->authorizer = role != NULL && strcmp(role, "AUTHORIZER") == 0;
+    if (!r->authorizer) {
+        m = param(r, "HTTP_X_FORWARDED_METHOD");
+        uri = param(r, "HTTP_X_FORWARDED_URI");
+        if (uri == NULL)
+            uri = param(r, "HTTP_X_ORIGINAL_URI");
+    }
+    r->method = m != NULL ? m : param(r, "REQUEST_METHOD");
+    if (r->method == NULL)
+        r->method = "GET";
+    if (uri == NULL)
+        uri = param(r, "REQUEST_URI");
+    if (uri == NULL)
+        uri = "/";
+    q = strchr(uri, '?');
+    n = q != NULL ? (size_t)(q - uri) : strlen(uri);
+    if (n >= sizeof(r->path))
+        n = sizeof(r->path) - 1;
+    memcpy(r->path, uri, n);
+    r->path[n] = '\0';
+    r->query = q != NULL ? q + 1 : NULL;
+    tg_endpoint_classify(r->path, n, &r->ep);
+    tg_log_rid(param(r, "HTTP_X_REQUEST_ID"), r->rid);
+}
+
+void
+authz_handle(void *app, void *worker, FCGX_Request *fcgi)
+{
+    struct authz *az = app;
+    char hash[TG_KEY_HASH_LEN + 1];
+    struct tg_err err = {0};
+    struct authz_key key;
+    struct req r = {.fcgi = fcgi};
+
+    clock_gettime(CLOCK_MONOTONIC, &r.t0);
+    read_request(&r);
+    authz_key_find(param(&r, "HTTP_AUTHORIZATION"), param(&r, "HTTP_X_API_KEY"),
+                   r.query, &key);
+    tg_keys_mask(az->conf.key_prefix, key.key, key.len, r.mask, sizeof(r.mask));
+    if (key.src == AUTHZ_KEY_NONE) {
+        deny(&r, 401, NULL, "missing_api_key",
+             "No API key provided. Send it as 'Authorization: Bearer <key>'.",
+             NULL);
+    } else if (!tg_keys_parse(az->conf.key_prefix, key.key, key.len)) {
+        deny(&r, 401, NULL, "invalid_api_key",
+             "Malformed API key: check it for a typo.", NULL);
+    } else if (tg_keys_hash(&az->secret, key.key, key.len, hash, &err) !=
+               TG_OK) {
+        deny(&r, 500, NULL, "internal_error", "Internal error.", NULL);
+    } else {
+        reserve(az, worker, &r, hash);
+    }
+    explicit_bzero(&key, sizeof(key));
+}

@@ -1,0 +1,21 @@
+/* The authorizer: one FastCGI request in, allow (200 + ticket) or deny
+ * (401/403/429/503 + a JSON body in the caller's API family) out. */
+#ifndef AUTHZ_H
+#define AUTHZ_H
+
+#include <fcgiapp.h>
+
+#include "conf.h"
+#include "secret.h"
+
+struct authz {
+    struct tg_conf conf;
+    struct tg_secret secret;
+};
+
+/* The tg_server_ops callbacks; worker state is the thread's database. */
+void *authz_worker_new(void *app);
+void authz_worker_free(void *worker);
+void authz_handle(void *app, void *worker, FCGX_Request *req);
+
+#endif

@@ -1,0 +1,110 @@
+/* Signing and verifying tickets. Parsing is strict (digits only, no signs,
+ * no leading zeros) so that one ticket has exactly one spelling: a replay
+ * cannot dodge a "used" check by re-spelling a number. */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "codec.h"
+#include "ticket.h"
+
+#define MAC_LEN 32
+#define MAC_B64_LEN 43
+
+static int
+fields(const struct tg_ticket *t, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "%lld.%lld.%lld.%lld",
+                     (long long)t->reservation_id, (long long)t->key_id,
+                     (long long)t->tokens, (long long)t->expires);
+
+    return n < 0 || (size_t)n >= outlen ? -1 : n;
+}
+
+static int
+mac(const struct tg_secret *secret, const char *f, size_t n,
+    unsigned char out[MAC_LEN])
+{
+    unsigned char msg[TG_TICKET_MAX + 4];
+    unsigned int len = 0;
+
+    if (n + 4 > sizeof(msg))
+        return -1;
+    memcpy(msg, "tg1.", 4); /* versions the format: a v2 never verifies */
+    memcpy(msg + 4, f, n);
+    if (HMAC(EVP_sha256(), secret->bytes, (int)secret->len, msg, n + 4, out,
+             &len) == NULL ||
+        len != MAC_LEN)
+        return -1;
+    return 0;
+}
+
+enum tg_code
+tg_ticket_sign(const struct tg_secret *secret, const struct tg_ticket *t,
+               char *out, size_t outlen, struct tg_err *err)
+{
+    unsigned char m[MAC_LEN];
+    int n;
+
+    if (t->reservation_id < 0 || t->key_id < 0 || t->tokens < 0 ||
+        t->expires < 0)
+        return tg_err_set(err, TG_E_INTERNAL, "ticket: negative field");
+    n = fields(t, out, outlen);
+    if (n < 0 || (size_t)n + 1 + MAC_B64_LEN + 1 > outlen ||
+        mac(secret, out, (size_t)n, m) != 0)
+        return tg_err_set(err, TG_E_INTERNAL, "ticket: cannot sign");
+    out[n] = '.';
+    tg_b64url_encode(m, MAC_LEN, out + n + 1, outlen - (size_t)n - 1);
+    return TG_OK;
+}
+
+/* One decimal field up to `end`: 1-18 digits, no leading zero. */
+static const char *
+number(const char *p, char end, int64_t *v)
+{
+    const char *start = p;
+
+    *v = 0;
+    if (*p == '0' && p[1] == end)
+        return p + 2;
+    if (*p < '1' || *p > '9')
+        return NULL;
+    while (*p >= '0' && *p <= '9') {
+        if (p - start >= 18)
+            return NULL;
+        *v = *v * 10 + (*p++ - '0');
+    }
+    return *p == end ? p + 1 : NULL;
+}
+
+enum tg_code
+tg_ticket_verify(const struct tg_secret *secret, const char *s, int64_t now,
+                 struct tg_ticket *t, struct tg_err *err)
+{
+    unsigned char want[MAC_LEN], got[MAC_LEN + 2];
+    struct tg_ticket tmp;
+    const char *p = s;
+    size_t n;
+
+    if (s == NULL || strlen(s) >= TG_TICKET_MAX)
+        return tg_err_set(err, TG_E_FORBIDDEN, "ticket missing or too long");
+    if ((p = number(p, '.', &tmp.reservation_id)) == NULL ||
+        (p = number(p, '.', &tmp.key_id)) == NULL ||
+        (p = number(p, '.', &tmp.tokens)) == NULL ||
+        (p = number(p, '.', &tmp.expires)) == NULL)
+        return tg_err_set(err, TG_E_FORBIDDEN, "ticket malformed");
+    n = (size_t)(p - 1 - s);
+    if (strlen(p) != MAC_B64_LEN ||
+        tg_b64url_decode(p, MAC_B64_LEN, got, sizeof(got)) != MAC_LEN ||
+        mac(secret, s, n, want) != 0 || CRYPTO_memcmp(want, got, MAC_LEN) != 0)
+        return tg_err_set(err, TG_E_FORBIDDEN, "ticket signature invalid");
+    if (tmp.expires <= now)
+        return tg_err_set(err, TG_E_FORBIDDEN, "ticket expired");
+    *t = tmp;
+    return TG_OK;
+}

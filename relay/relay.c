@@ -1,0 +1,543 @@
+/* One relayed request, start to settlement. Every reservation that was
+ * claimed is settled on every path, refunds included, so nothing stays
+ * reserved; what is charged comes from the stream itself. */
+#include <config.h>
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "body.h"
+#include "buf.h"
+#include "db.h"
+#include "endpoint.h"
+#include "jsonerr.h"
+#include "log.h"
+#include "relay.h"
+#include "ticket.h"
+#include "upstream.h"
+
+#define HEADER_MAX 8192
+
+struct relay_worker {
+    struct tg_db *db;
+    CURL *curl;
+};
+
+struct req {
+    struct relay *app;
+    struct relay_worker *w;
+    FCGX_Request *fcgi;
+    const char *method;
+    char path[512];
+    const char *query;
+    struct tg_endpoint ep;
+    struct tg_ticket ticket;
+    int64_t reserved; /* tokens held by the claimed reservation */
+    bool claimed;
+    char rid[TG_RID_MAX + 1];
+    char model[128];
+    struct timespec t0;
+};
+
+/* What settles a reservation. */
+struct outcome {
+    const char *status; /* ok, client_gone, upstream_error ... */
+    int http;
+    int64_t prompt, completion;
+    int64_t ttfb_ms;
+};
+
+void *
+relay_worker_new(void *app)
+{
+    struct relay *r = app;
+    struct relay_worker *w = calloc(1, sizeof(*w));
+
+    if (w == NULL)
+        return NULL;
+    w->db = tg_db_new(r->conf.db, (int)r->conf.db_connect_timeout,
+                      (int)r->conf.statement_timeout, "tollgate-relay");
+    w->curl = curl_easy_init();
+    if (w->db == NULL || w->curl == NULL) {
+        relay_worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void
+relay_worker_free(void *worker)
+{
+    struct relay_worker *w = worker;
+
+    if (w == NULL)
+        return;
+    tg_db_free(w->db);
+    curl_easy_cleanup(w->curl);
+    free(w);
+}
+
+static const char *
+param(const struct req *r, const char *name)
+{
+    return FCGX_GetParam(name, r->fcgi->envp);
+}
+
+static long
+elapsed_ms(const struct req *r)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - r->t0.tv_sec) * 1000 +
+           (t.tv_nsec - r->t0.tv_nsec) / 1000000;
+}
+
+/* An error of our own, before anything else went to the client. */
+static void
+fail(struct req *r, int status, const char *code, const char *msg)
+{
+    char *body = tg_jsonerr_body(r->ep.family, status, NULL, code, msg);
+
+    FCGX_FPrintF(r->fcgi->out,
+                 "Status: %d\r\nContent-Type: application/json\r\n\r\n%s",
+                 status, body != NULL ? body : "{\"error\":\"error\"}");
+    free(body);
+}
+
+static void
+settle(struct req *r, const struct outcome *o)
+{
+    char resv[24], key[24], prompt[24], compl [24], http[16], lat[16], ttfb[16];
+    const char *params[11] = {resv,
+                              key,
+                              prompt,
+                              compl,
+                              r->model[0] ? r->model : NULL,
+                              r->ep.name,
+                              o->status,
+                              http,
+                              lat,
+                              o->ttfb_ms >= 0 ? ttfb : NULL,
+                              r->app->conf.upstream};
+    struct tg_err err = {0};
+    PGresult *res;
+
+    if (!r->claimed)
+        return;
+    snprintf(resv, sizeof(resv), "%" PRId64, r->ticket.reservation_id);
+    snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
+    snprintf(prompt, sizeof(prompt), "%" PRId64, o->prompt);
+    snprintf(compl, sizeof(compl ), "%" PRId64, o->completion);
+    snprintf(http, sizeof(http), "%d", o->http);
+    snprintf(lat, sizeof(lat), "%ld", elapsed_ms(r));
+    snprintf(ttfb, sizeof(ttfb), "%" PRId64, o->ttfb_ms);
+    res = tg_db_exec(r->w->db, PGRES_TUPLES_OK,
+                     "SELECT tg_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                     "$10, $11)",
+                     11, params, &err);
+    if (res == NULL)
+        tg_log(TG_LOG_ERROR, r->rid,
+               "settle of reservation %s failed, %s+%s tokens unrecorded: %s",
+               resv, prompt, compl, err.msg);
+    PQclear(res);
+    tg_log(TG_LOG_INFO, r->rid,
+           "key=%" PRId64 " %s %s status=%d outcome=%s model=%s in=%" PRId64
+           " out=%" PRId64 " ms=%ld ttfb=%" PRId64,
+           r->ticket.key_id, r->method, r->path, o->http, o->status,
+           r->model[0] ? r->model : "-", o->prompt, o->completion,
+           elapsed_ms(r), o->ttfb_ms);
+}
+
+/* Refuse and refund: the request never reached the upstream. */
+static void
+refuse(struct req *r, int status, const char *code, const char *msg,
+       const char *why)
+{
+    struct outcome o = {why, status, 0, 0, -1};
+
+    fail(r, status, code, msg);
+    if (r->claimed)
+        settle(r, &o);
+    else
+        tg_log(TG_LOG_WARN, r->rid, "%s %s status=%d %s", r->method, r->path,
+               status, why);
+}
+
+static bool
+claim(struct req *r)
+{
+    char resv[24], key[24], ttl[24];
+    const char *params[3] = {resv, key, ttl};
+    const char *t = param(r, "TOLLGATE_TICKET");
+    struct tg_err err = {0};
+    PGresult *res;
+
+    if (tg_ticket_verify(&r->app->secret, t, (int64_t)time(NULL), &r->ticket,
+                         &err) != TG_OK) {
+        refuse(r, 403, "invalid_ticket",
+               "Forbidden: this request did not pass the authorizer.", err.msg);
+        return false;
+    }
+    snprintf(resv, sizeof(resv), "%" PRId64, r->ticket.reservation_id);
+    snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
+    snprintf(ttl, sizeof(ttl), "%" PRId64, r->app->conf.reservation_ttl);
+    res =
+        tg_db_exec(r->w->db, PGRES_TUPLES_OK,
+                   "SELECT tokens FROM tg_claim($1, $2, $3)", 3, params, &err);
+    if (res == NULL) {
+        refuse(r, 503, "service_unavailable",
+               "Service temporarily unavailable: the quota database cannot "
+               "be reached.",
+               err.msg);
+        return false;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        refuse(r, 403, "invalid_ticket",
+               "Forbidden: this ticket was already used or has expired.",
+               "ticket replayed or reservation gone");
+        return false;
+    }
+    r->reserved = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    r->claimed = true;
+    PQclear(res);
+    return true;
+}
+
+/* Reads the whole body, bounded: 413 past max_body_bytes, chunked or not. */
+static bool
+read_body(struct req *r, struct tg_buf *body)
+{
+    char chunk[16384];
+    int n;
+
+    while ((n = FCGX_GetStr(chunk, sizeof(chunk), r->fcgi->in)) > 0) {
+        if (tg_buf_append(body, chunk, (size_t)n) != 0) {
+            refuse(r, 413, "request_too_large", "Request body too large.",
+                   "too_large");
+            return false;
+        }
+    }
+    return true;
+}
+
+static int64_t
+topup(struct req *r, int64_t want)
+{
+    char resv[24], key[24], w[24];
+    const char *params[3] = {resv, key, w};
+    struct tg_err err = {0};
+    PGresult *res;
+    int64_t got = r->reserved;
+
+    snprintf(resv, sizeof(resv), "%" PRId64, r->ticket.reservation_id);
+    snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
+    snprintf(w, sizeof(w), "%" PRId64, want);
+    res = tg_db_exec(r->w->db, PGRES_TUPLES_OK, "SELECT tg_topup($1, $2, $3)",
+                     3, params, &err);
+    if (res != NULL && PQntuples(res) == 1)
+        got = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    else
+        tg_log(TG_LOG_WARN, r->rid, "top-up failed: %s", err.msg);
+    PQclear(res);
+    return got;
+}
+
+/* Sizes the output cap to the reservation, topping it up when the prompt
+ * plus what the client asked for does not fit. false: refused already. */
+static bool
+fit(struct req *r, struct relay_body *b)
+{
+    int64_t floor = r->app->conf.reservation_tokens / 4, want, cap;
+    struct tg_err err = {0};
+    char msg[200];
+
+    if (floor > 256)
+        floor = 256;
+    want = b->estimate + (b->client_max >= 0 ? b->client_max : floor);
+    if (r->ep.kind == TG_EP_EMBED)
+        want = b->estimate;
+    if (want > r->reserved)
+        r->reserved = topup(r, want);
+    cap = r->reserved - b->estimate;
+    if (cap < (r->ep.kind == TG_EP_EMBED ? 0 : 1)) {
+        snprintf(msg, sizeof(msg),
+                 "Rate limit reached for this key: the prompt (about %" PRId64
+                 " tokens) does not fit in what remains of its token quota.",
+                 b->estimate);
+        refuse(r, 429, "rate_limit_exceeded", msg, "prompt_too_large");
+        return false;
+    }
+    if (r->ep.kind == TG_EP_GENERATE &&
+        relay_body_cap(&r->ep, b, cap, &err) != TG_OK) {
+        refuse(r, 500, "internal_error", "Internal error.", err.msg);
+        return false;
+    }
+    return true;
+}
+
+/* The upstream URL: base + path + the query without api_key. */
+static bool
+build_url(struct req *r, struct tg_buf *url)
+{
+    const char *p = r->query, *next;
+    bool first = true;
+
+    tg_buf_puts(url, r->app->conf.upstream);
+    tg_buf_puts(url, r->path);
+    for (; p != NULL && *p != '\0'; p = next) {
+        size_t n = strcspn(p, "&");
+
+        next = p[n] == '&' ? p + n + 1 : NULL;
+        if (n == 0 || (n >= 8 && strncmp(p, "api_key=", 8) == 0) ||
+            (n == 7 && strncmp(p, "api_key", 7) == 0))
+            continue;
+        tg_buf_puts(url, first ? "?" : "&");
+        tg_buf_append(url, p, n);
+        first = false;
+    }
+    return !tg_buf_failed(url);
+}
+
+/* Headers the upstream must not see: hop-by-hop ones, the client's
+ * credentials, Host (Ollama refuses foreign ones), and ours. */
+static bool
+drop_header(const char *name)
+{
+    static const char *const drop[] = {"AUTHORIZATION",
+                                       "X_API_KEY",
+                                       "HOST",
+                                       "CONNECTION",
+                                       "KEEP_ALIVE",
+                                       "PROXY_AUTHORIZATION",
+                                       "PROXY_CONNECTION",
+                                       "TE",
+                                       "TRAILER",
+                                       "TRANSFER_ENCODING",
+                                       "UPGRADE",
+                                       "CONTENT_LENGTH",
+                                       "EXPECT",
+                                       "COOKIE"};
+    size_t i;
+
+    if (strncmp(name, "X_TOLLGATE", 10) == 0 ||
+        strncmp(name, "TOLLGATE", 8) == 0 ||
+        strncmp(name, "X_FORWARDED", 11) == 0)
+        return true;
+    for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+        if (strcmp(name, drop[i]) == 0)
+            return true;
+    return false;
+}
+
+static struct curl_slist *
+append(struct curl_slist *h, const char *line, bool *ok)
+{
+    struct curl_slist *l = curl_slist_append(h, line);
+
+    if (l == NULL)
+        *ok = false;
+    return l != NULL ? l : h;
+}
+
+/* HTTP_X_FOO_BAR=v -> "X-Foo-Bar: v". */
+static struct curl_slist *
+add_header(struct curl_slist *list, const char *env, bool *ok)
+{
+    char line[HEADER_MAX];
+    const char *eq = strchr(env, '=');
+    size_t i, n;
+
+    if (eq == NULL || (size_t)(eq - env) >= sizeof(line) - 4 ||
+        strlen(eq + 1) >= sizeof(line) - (size_t)(eq - env) - 3)
+        return list;
+    n = (size_t)(eq - env);
+    for (i = 0; i < n; i++)
+        line[i] = env[i] == '_' ? '-'
+                  : (i == 0 || env[i - 1] == '_')
+                      ? env[i]
+                      : (char)tolower((unsigned char)env[i]);
+    snprintf(line + n, sizeof(line) - n, ": %s", eq + 1);
+    return append(list, line, ok);
+}
+
+/* The client's headers less the dropped ones. An empty "Name:" makes curl
+ * send none: no Expect: 100-continue round trip, and no form content type
+ * made up for a body that had none. */
+static struct curl_slist *
+build_headers(struct req *r, bool json_body, bool *ok)
+{
+    const char *ct = json_body ? "application/json" : param(r, "CONTENT_TYPE");
+    struct curl_slist *h = NULL;
+    char line[HEADER_MAX];
+    char **e;
+
+    *ok = true;
+    for (e = r->fcgi->envp; *e != NULL; e++) {
+        char name[64];
+        size_t n = strcspn(*e, "=");
+
+        if (strncmp(*e, "HTTP_", 5) != 0 || n - 5 >= sizeof(name))
+            continue;
+        memcpy(name, *e + 5, n - 5);
+        name[n - 5] = '\0';
+        if (!drop_header(name) && strcmp(name, "CONTENT_TYPE") != 0)
+            h = add_header(h, *e + 5, ok);
+    }
+    h = append(h, "Expect:", ok);
+    if (ct != NULL && ct[0] != '\0' &&
+        snprintf(line, sizeof(line), "Content-Type: %s", ct) <
+            (int)sizeof(line))
+        h = append(h, line, ok);
+    else
+        h = append(h, "Content-Type:", ok);
+    return h;
+}
+
+/* What to charge, from the stream: the upstream's counts when they came;
+ * without them (client gone, stream cut) the estimate plus one token per
+ * content chunk relayed; nothing for the upstream's own errors. */
+static void
+charge(struct req *r, const struct relay_xfer *x, int64_t estimate,
+       struct outcome *o)
+{
+    struct relay_usage u;
+
+    relay_count_result(&x->count, &u);
+    if (u.model[0] != '\0' && r->model[0] == '\0')
+        snprintf(r->model, sizeof(r->model), "%s", u.model);
+    o->http = (int)x->status;
+    o->ttfb_ms = x->ttfb_ms;
+    o->status = x->client_gone ? "client_gone" : "ok";
+    if (x->status >= 400) {
+        o->status = "upstream_error";
+        return;
+    }
+    if (!tg_endpoint_metered(&r->ep))
+        return;
+    if (u.counts_seen && !x->client_gone) {
+        o->prompt = u.prompt_tokens;
+        o->completion = u.completion_tokens;
+    } else {
+        o->prompt = estimate;
+        o->completion = u.content_chunks;
+        if (!x->client_gone)
+            o->status = u.error_seen ? "stream_error" : "truncated";
+    }
+    if (u.counts_seen && x->client_gone) {
+        o->prompt = u.prompt_tokens;
+        o->completion = u.completion_tokens;
+    }
+}
+
+static void
+forward(struct req *r, const char *body, size_t len, bool json_body,
+        bool strip_usage, int64_t estimate)
+{
+    struct relay_xfer x;
+    struct outcome o = {"ok", 200, 0, 0, -1};
+    struct curl_slist *headers = NULL;
+    struct tg_err err = {0};
+    struct tg_buf url;
+    bool ok;
+
+    memset(&x, 0, sizeof(x));
+    x.fcgi = r->fcgi;
+    x.strip_usage = strip_usage;
+    x.connect_timeout = (long)r->app->conf.connect_timeout;
+    x.idle_timeout = (long)r->app->conf.upstream_timeout;
+    tg_buf_init(&url, 8192);
+    headers = build_headers(r, json_body, &ok);
+    if (!build_url(r, &url) || !ok) {
+        refuse(r, 414, "request_too_large", "Request URI or headers too large.",
+               "too_large");
+        goto out;
+    }
+    if (relay_upstream_run(r->w->curl, r->method, tg_buf_cstr(&url), headers,
+                           body, len, &x, &err) != TG_OK) {
+        tg_log(TG_LOG_WARN, r->rid, "%s", err.msg);
+        if (!x.headers_sent) {
+            bool slow = err.code == TG_E_TIMEOUT;
+
+            refuse(r, slow ? 504 : 502,
+                   slow ? "upstream_timeout" : "bad_gateway",
+                   slow ? "The model server did not answer in time."
+                        : "The model server cannot be reached.",
+                   slow ? "upstream_timeout" : "upstream_unreachable");
+            goto out;
+        }
+    }
+    charge(r, &x, estimate, &o);
+    settle(r, &o);
+out:
+    relay_count_free(&x.count);
+    curl_slist_free_all(headers);
+    tg_buf_free(&url);
+}
+
+static void
+read_request(struct req *r)
+{
+    const char *uri = param(r, "REQUEST_URI"), *q;
+    size_t n;
+
+    r->method = param(r, "REQUEST_METHOD");
+    if (r->method == NULL)
+        r->method = "GET";
+    if (uri == NULL)
+        uri = "/";
+    q = strchr(uri, '?');
+    n = q != NULL ? (size_t)(q - uri) : strlen(uri);
+    if (n >= sizeof(r->path))
+        n = sizeof(r->path) - 1;
+    memcpy(r->path, uri, n);
+    r->path[n] = '\0';
+    r->query = q != NULL ? q + 1 : NULL;
+    tg_endpoint_classify(r->path, n, &r->ep);
+    tg_log_rid(param(r, "HTTP_X_REQUEST_ID"), r->rid);
+}
+
+void
+relay_handle(void *app, void *worker, FCGX_Request *fcgi)
+{
+    struct req r = {.app = app, .w = worker, .fcgi = fcgi};
+    struct relay_body b = {0};
+    struct tg_err err = {0};
+    struct tg_buf body;
+    char *json = NULL;
+    size_t len = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &r.t0);
+    tg_buf_init(&body, (size_t)r.app->conf.max_body_bytes);
+    read_request(&r);
+    if (!claim(&r) || !read_body(&r, &body))
+        goto out;
+    if (!tg_endpoint_metered(&r.ep)) {
+        forward(&r, tg_buf_cstr(&body), tg_buf_len(&body), false, false, 0);
+        goto out;
+    }
+    if (relay_body_parse(&r.ep, tg_buf_cstr(&body), tg_buf_len(&body), &b,
+                         &err) != TG_OK) {
+        refuse(&r, 400, "invalid_request", err.msg, "bad_request");
+        goto out;
+    }
+    snprintf(r.model, sizeof(r.model), "%s", b.model);
+    if (!fit(&r, &b))
+        goto out;
+    json = relay_body_dump(&b, &len);
+    if (json == NULL) {
+        refuse(&r, 500, "internal_error", "Internal error.", "out of memory");
+        goto out;
+    }
+    forward(&r, json, len, true, b.strip_usage, b.estimate);
+out:
+    free(json);
+    relay_body_free(&b);
+    tg_buf_free(&body);
+}

@@ -1,0 +1,22 @@
+/* The relay: verify the ticket, claim its reservation, apply the body
+ * policy, stream the request to the upstream and back, settle once. */
+#ifndef RELAY_H
+#define RELAY_H
+
+#include <fcgiapp.h>
+
+#include "conf.h"
+#include "secret.h"
+
+struct relay {
+    struct tg_conf conf;
+    struct tg_secret secret;
+};
+
+/* The tg_server_ops callbacks; worker state holds the thread's database
+ * connection and its curl handle (kept for connection reuse). */
+void *relay_worker_new(void *app);
+void relay_worker_free(void *worker);
+void relay_handle(void *app, void *worker, FCGX_Request *req);
+
+#endif

@@ -1,0 +1,182 @@
+/* libcurl transfer. The write callback relays each upstream chunk at once
+ * (one flush per chunk); the progress callback, which also runs during
+ * upstream silences, notices a client that left and aborts the transfer, so
+ * Ollama stops generating. */
+#include <config.h>
+
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "upstream.h"
+
+int
+relay_emit(void *fcgi_out, const char *p, size_t n)
+{
+    FCGX_Stream *out = fcgi_out;
+
+    if (n > INT_MAX || FCGX_PutStr(p, (int)n, out) != (int)n)
+        return -1;
+    return FCGX_FFlush(out) < 0 ? -1 : 0;
+}
+
+bool
+relay_peer_closed(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+
+    return poll(&p, 1, 0) > 0 &&
+           (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Our response head, once: the upstream's status and content type. */
+static int
+send_head(struct relay_xfer *x)
+{
+    char head[256];
+    int n;
+
+    x->headers_sent = true;
+    n = snprintf(head, sizeof(head),
+                 "Status: %ld\r\nContent-Type: %s\r\n"
+                 "X-Accel-Buffering: no\r\nCache-Control: no-cache\r\n\r\n",
+                 x->status,
+                 x->content_type[0] ? x->content_type : "application/json");
+    if (n < 0 || (size_t)n >= sizeof(head))
+        return -1;
+    return relay_emit(x->fcgi->out, head, (size_t)n);
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct relay_xfer *x = arg;
+    size_t len = size * n, v;
+
+    if (len > 13 && strncasecmp(p, "Content-Type:", 13) == 0) {
+        for (v = 13; v < len && (p[v] == ' ' || p[v] == '\t'); v++)
+            ;
+        while (len > v && (p[len - 1] == '\r' || p[len - 1] == '\n'))
+            len--;
+        snprintf(x->content_type, sizeof(x->content_type), "%.*s",
+                 (int)(len - v), p + v);
+    } else if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
+        x->content_type[0] = '\0'; /* a new response (after a 100) starts */
+    }
+    return size * n;
+}
+
+static void
+start_body(struct relay_xfer *x, CURL *curl, int64_t t0)
+{
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &x->status);
+    x->ttfb_ms = now_ms() - t0;
+    relay_count_init(&x->count, relay_count_wire_for(x->content_type),
+                     x->strip_usage);
+    if (send_head(x) != 0)
+        x->client_gone = true;
+}
+
+struct cb {
+    struct relay_xfer *x;
+    CURL *curl;
+    int64_t t0;
+};
+
+static size_t
+on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct cb *c = arg;
+    size_t n = size * nmemb;
+
+    if (!c->x->headers_sent)
+        start_body(c->x, c->curl, c->t0);
+    if (c->x->client_gone || relay_count_feed(&c->x->count, p, n, relay_emit,
+                                              c->x->fcgi->out) != 0) {
+        c->x->client_gone = true;
+        return n == 0 ? 1 : 0; /* a short count aborts the transfer */
+    }
+    return n;
+}
+
+static int
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+            curl_off_t un)
+{
+    struct cb *c = arg;
+
+    (void)dt, (void)dn, (void)ut, (void)un;
+    if (relay_peer_closed(c->x->fcgi->ipcFd))
+        c->x->client_gone = true;
+    return c->x->client_gone ? 1 : 0;
+}
+
+static void
+setup(CURL *curl, const char *method, const char *url,
+      struct curl_slist *headers, const char *body, size_t len,
+      struct relay_xfer *x, struct cb *c, char *errbuf)
+{
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, x->connect_timeout);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, x->idle_timeout);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, c);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "GET") != 0 || len > 0) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    }
+}
+
+enum tg_code
+relay_upstream_run(CURL *curl, const char *method, const char *url,
+                   struct curl_slist *headers, const char *body, size_t len,
+                   struct relay_xfer *x, struct tg_err *err)
+{
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct cb c = {x, curl, now_ms()};
+    CURLcode cc;
+
+    x->ttfb_ms = -1;
+    setup(curl, method, url, headers, body, len, x, &c, errbuf);
+    cc = curl_easy_perform(curl);
+    if (!x->headers_sent && cc == CURLE_OK)
+        start_body(x, curl, c.t0); /* an empty body: the head still goes */
+    if (x->headers_sent && !x->client_gone &&
+        relay_count_finish(&x->count, relay_emit, x->fcgi->out) != 0)
+        x->client_gone = true;
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+    if (cc == CURLE_OK || x->client_gone)
+        return TG_OK;
+    if (cc == CURLE_OPERATION_TIMEDOUT)
+        return tg_err_set(err, TG_E_TIMEOUT, "upstream %s: %s", url,
+                          errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    return tg_err_set(err, TG_E_UPSTREAM, "upstream %s: %s", url,
+                      errbuf[0] ? errbuf : curl_easy_strerror(cc));
+}

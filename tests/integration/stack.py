@@ -1,0 +1,363 @@
+"""A throw-away tollgate stack for a test module (standard library only):
+tests/fake-ollama as the upstream, tollgate-authz, tollgate-relay, and Apache
+configured from the real examples/apache files, all on 127.0.0.1 free ports,
+with config, sockets and logs in one directory under $TG_TMP.
+
+    stack = Stack(database, conf={"max_body_bytes": "65536"})
+    stack.start()          # StackError with the logs if anything fails
+    stack.tg.ok("key", "create", "--name", "k")  # the CLI, same config
+    stack.http("POST", "/api/chat", body, headers)
+    stack.stop()           # SIGTERM each process by PID (SIGKILL after 10 s)
+
+Apache's httpd.conf is written by tg_apache_render in script/apache.sh, the
+renderer script/server uses too."""
+import http.client
+import json
+import os
+import pathlib
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from conftest import BUILD, TOP, Tollgate
+
+FAKE = os.path.join(TOP, "tests", "fake-ollama", "fake-ollama")
+AUTHZ = os.path.join(BUILD, "authz", "tollgate-authz")
+RELAY = os.path.join(BUILD, "relay", "tollgate-relay")
+APACHE = os.environ.get("TG_APACHE_BIN", "apache2")
+START_TIMEOUT = 20
+
+
+class StackError(Exception):
+    pass
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
+    """Polls pred() until it returns something true; returns that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.header_list = headers  # [(name, value)] as received
+        self.headers = {}
+        for k, v in headers:
+            k = k.lower()
+            self.headers[k] = self.headers[k] + ", " + v if k in self.headers else v
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def lines(self):
+        return [json.loads(l) for l in self.body.decode().splitlines() if l.strip()]
+
+    def sse(self):
+        """The data payloads of an SSE body, in order ("[DONE]" kept as is)."""
+        out = []
+        for event in self.body.decode().split("\n\n"):
+            data = [l[5:].lstrip(" ") for l in event.split("\n") if l.startswith("data:")]
+            if data:
+                out.append("\n".join(data))
+        return out
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.header_list} {self.body[:400]!r}>"
+
+
+class RawStream:
+    """An HTTP/1.1 request over a plain socket whose response body is read
+    piece by piece as it arrives (chunked or not), with arrival times."""
+
+    def __init__(self, port, method, path, body=None, headers=None, timeout=30):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        hdrs = {"Host": f"127.0.0.1:{port}", "Connection": "close"}
+        if body is not None:
+            hdrs["Content-Type"] = "application/json"
+            hdrs["Content-Length"] = str(len(body))
+        hdrs.update(headers or {})
+        req = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+        self.t0 = time.monotonic()
+        self.sock.sendall(req.encode() + (body or b""))
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            if not self._recv():
+                raise ConnectionError("connection closed before the response headers")
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.header_list = [tuple(x.strip() for x in l.split(":", 1)) for l in lines[1:] if ":" in l]
+        self.headers = {k.lower(): v for k, v in self.header_list}
+        self.chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        self.done = False
+
+    def _recv(self):
+        data = self.sock.recv(65536)
+        self.buf += data
+        return bool(data)
+
+    def pieces(self):
+        """Yields (seconds since the request, bytes) as body data arrives."""
+        while not self.done:
+            if not self.chunked:
+                if self.buf:
+                    data, self.buf = self.buf, b""
+                    yield time.monotonic() - self.t0, data
+                if not self._recv():
+                    self.done = True
+                continue
+            while b"\r\n" not in self.buf:
+                if not self._recv():
+                    raise ConnectionError("connection closed inside a chunked body")
+            size_line, rest = self.buf.split(b"\r\n", 1)
+            size = int(size_line.split(b";")[0], 16)
+            while len(rest) < size + 2:
+                if not self._recv():
+                    raise ConnectionError("connection closed inside a chunk")
+                size_line, rest = self.buf.split(b"\r\n", 1)
+            self.buf = rest[size + 2:]
+            if size == 0:
+                self.done = True
+                return
+            yield time.monotonic() - self.t0, rest[:size]
+
+    def lines(self, sep=b"\n"):
+        """Yields (seconds, record) for each complete line (or, with
+        sep=b"\\n\\n", each SSE event), timed when its last byte arrived."""
+        pending = b""
+        for t, data in self.pieces():
+            pending += data
+            while sep in pending:
+                rec, pending = pending.split(sep, 1)
+                yield t, rec
+        if pending:
+            yield time.monotonic() - self.t0, pending
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class Stack:
+    def __init__(self, db, *, fake=True, upstream=None, conf=None, name="stack"):
+        base = os.environ.get("TG_TMP") or tempfile.gettempdir()
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}.", dir=base))
+        # Apache's workers run as nobody when we are root: they must reach the
+        # relay socket below this directory.
+        self.dir.chmod(0o755)
+        self.db = db
+        self.name = name
+        self.with_fake = fake
+        self.upstream = upstream
+        self.extra_conf = dict(conf or {})
+        self.port = free_port()
+        self.authz_port = free_port()
+        self.authz_addr = f"127.0.0.1:{self.authz_port}"
+        self.run_dir = self.dir / "run"
+        self.relay_sock = str(self.run_dir / "relay.sock")
+        self.apache_dir = self.dir / "apache"
+        self.fake_port = None
+        self.fake_record = self.dir / "fake-requests.jsonl"
+        self.procs = {}   # name -> Popen, in start order
+        self.exit_codes = {}
+        self.tg = None
+
+    # ---- logs --------------------------------------------------------------
+
+    def log_files(self):
+        names = {"fake-ollama": self.dir / "fake-ollama.log",
+                 "fake-ollama record": self.fake_record,
+                 "tollgate-authz": self.dir / "authz.log",
+                 "tollgate-relay": self.dir / "relay.log",
+                 "apache (stderr)": self.dir / "apache.out",
+                 "apache error.log": self.apache_dir / "error.log",
+                 "apache access.log": self.apache_dir / "access.log"}
+        return {k: v for k, v in names.items() if v.exists()}
+
+    def log_text(self):
+        """Every log of the stack, concatenated (to search for secrets)."""
+        return "\n".join(p.read_text(errors="replace") for p in self.log_files().values())
+
+    def mark(self):
+        return {name: p.stat().st_size for name, p in self.log_files().items()}
+
+    def report(self, since=None, max_lines=80):
+        """What each log gained since mark() (or its tail), for failure reports."""
+        out = [f"stack {self.name} in {self.dir} (apache 127.0.0.1:{self.port}, "
+               f"authz {self.authz_addr}, relay {self.relay_sock}, fake {self.fake_port})"]
+        for name, p in self.log_files().items():
+            with open(p, "rb") as f:
+                f.seek((since or {}).get(name, 0))
+                text = f.read().decode(errors="replace")
+            lines = text.splitlines()
+            if not lines:
+                continue
+            cut = len(lines) > max_lines
+            out.append(f"----- {name} ({p}){' last %d lines' % max_lines if cut else ''}")
+            out.extend(lines[-max_lines:])
+        return "\n".join(out)
+
+    # ---- processes ---------------------------------------------------------
+
+    def _spawn(self, name, argv, log, **kw):
+        f = open(log, "ab")
+        try:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=kw.pop("stdout", f), stderr=f,
+                                 cwd=self.dir, start_new_session=True, **kw)
+        finally:
+            f.close()
+        self.procs[name] = p
+        return p
+
+    def _wait(self, name, ready, what):
+        p = self.procs[name]
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready():
+            if p.poll() is not None:
+                raise StackError(f"{name} exited with status {p.returncode} before {what}\n" + self.report())
+            if time.monotonic() > deadline:
+                raise StackError(f"{name}: no {what} after {START_TIMEOUT}s\n" + self.report())
+            time.sleep(0.05)
+
+    @staticmethod
+    def _accepts(port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def start(self):
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self):
+        missing = [p for p in (AUTHZ, RELAY) if not os.access(p, os.X_OK)]
+        if missing:
+            raise StackError("not built: " + ", ".join(missing) +
+                             f" (TG_BUILD_DIR={BUILD}; script/test builds them)")
+        if not shutil.which(APACHE):
+            raise StackError(f"{APACHE} not found: script/bootstrap installs apache2")
+        self.run_dir.mkdir(mode=0o755)
+        self.run_dir.chmod(0o755)
+
+        if self.with_fake:
+            p = self._spawn("fake-ollama", [FAKE, "--port", "0", "--record", str(self.fake_record)],
+                            self.dir / "fake-ollama.log", stdout=subprocess.PIPE)
+            r, _, _ = select.select([p.stdout], [], [], START_TIMEOUT)
+            line = p.stdout.readline().decode() if r else ""
+            if not line.startswith("listening "):
+                raise StackError(f"fake-ollama did not start: {line!r}\n" + self.report())
+            self.fake_port = int(line.rsplit(":", 1)[1])
+            p.stdout.close()
+            self.upstream = self.upstream or f"http://127.0.0.1:{self.fake_port}"
+
+        settings = {"upstream": self.upstream or "http://127.0.0.1:9",
+                    "authz_listen": self.authz_addr, "relay_listen": self.relay_sock,
+                    "threads": "16", "log_level": "info", "time_zone": "UTC"}
+        settings.update(self.extra_conf)
+        self.settings = settings
+        self.tg = Tollgate(self.dir, self.db, **settings)
+        self.tg.ok("migrate")
+
+        self._spawn("tollgate-authz", [AUTHZ, "-c", str(self.tg.conf)], self.dir / "authz.log")
+        self._spawn("tollgate-relay", [RELAY, "-c", str(self.tg.conf)], self.dir / "relay.log")
+        self._wait("tollgate-authz", lambda: self._accepts(self.authz_port), f"listener on {self.authz_addr}")
+        self._wait("tollgate-relay", lambda: os.path.exists(self.relay_sock), f"socket {self.relay_sock}")
+        os.chmod(self.relay_sock, 0o666)
+
+        render = subprocess.run(
+            ["sh", "-c", '. "$TOP/script/apache.sh" && tg_apache_render "$@" && tg_apache_check "$1"', "sh",
+             str(self.apache_dir), str(self.port), self.authz_addr, self.relay_sock],
+            env=dict(os.environ, TOP=TOP, TG_APACHE_BIN=APACHE), capture_output=True, text=True)
+        if render.returncode != 0:
+            raise StackError(f"apache configuration refused:\n{render.stdout}{render.stderr}")
+        self._spawn("apache", [APACHE, "-f", str(self.apache_dir / "httpd.conf"), "-DFOREGROUND"],
+                    self.dir / "apache.out")
+        self._wait("apache", lambda: self._accepts(self.port), f"listener on 127.0.0.1:{self.port}")
+
+    def stop_process(self, name, timeout=10):
+        """SIGTERM by PID, SIGKILL after timeout; returns the exit status."""
+        p = self.procs.get(name)
+        if p is None:
+            return self.exit_codes.get(name)
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                self.exit_codes[name] = "killed after SIGTERM was ignored for %ds" % timeout
+                del self.procs[name]
+                return self.exit_codes[name]
+        self.exit_codes[name] = p.returncode
+        del self.procs[name]
+        return p.returncode
+
+    def stop(self):
+        for name in ["apache", "tollgate-relay", "tollgate-authz", "fake-ollama"]:
+            self.stop_process(name)
+        return self.exit_codes
+
+    # ---- talking to it -----------------------------------------------------
+
+    def http(self, method, path, body=None, headers=None, port=None, timeout=60):
+        """One request through Apache (or to `port`); the whole response."""
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        hdrs = {}
+        if body is not None:
+            hdrs["Content-Type"] = "application/json"
+        hdrs.update(headers or {})
+        c = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=hdrs)
+            r = c.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            c.close()
+
+    def stream(self, method, path, body=None, headers=None, timeout=30):
+        return RawStream(self.port, method, path, body, headers, timeout)
+
+    def fake_requests(self):
+        """What fake-ollama received so far (its /_fake/requests)."""
+        r = self.http("GET", "/_fake/requests", port=self.fake_port)
+        assert r.status == 200, r
+        return r.json()
+
+    def fake(self, method, path, body=None, headers=None):
+        """A request straight to fake-ollama (what Ollama itself would answer)."""
+        return self.http(method, path, body, headers, port=self.fake_port)

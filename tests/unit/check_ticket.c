@@ -1,0 +1,164 @@
+/* ticket: sign/verify, every single-byte change refused, expiry, secret. */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ticket.h"
+#include "unit.h"
+
+static struct tg_secret secret = {.len = 20};
+static const struct tg_ticket t0 = {123456, 42, 2048, 2000000000};
+
+static void
+sign(const struct tg_secret *s, const struct tg_ticket *t, char *out)
+{
+    struct tg_err err = {0};
+
+    ck_assert_int_eq(tg_ticket_sign(s, t, out, TG_TICKET_MAX, &err), TG_OK);
+}
+
+static void
+setup(void)
+{
+    memcpy(secret.bytes, "0123456789abcdefghij", 20);
+}
+
+START_TEST(signed_ticket_verifies_with_its_fields)
+{
+    char s[TG_TICKET_MAX];
+    struct tg_ticket t;
+    struct tg_err err = {0};
+
+    sign(&secret, &t0, s);
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, 1000, &t, &err), TG_OK);
+    ck_assert_int_eq(t.reservation_id, 123456);
+    ck_assert_int_eq(t.key_id, 42);
+    ck_assert_int_eq(t.tokens, 2048);
+    ck_assert_int_eq(t.expires, 2000000000);
+}
+END_TEST
+
+START_TEST(every_single_byte_change_is_refused)
+{
+    char s[TG_TICKET_MAX], bad[TG_TICKET_MAX];
+    struct tg_ticket t;
+    size_t i, n;
+    int c;
+
+    sign(&secret, &t0, s);
+    n = strlen(s);
+    for (i = 0; i < n; i++) {
+        for (c = 1; c < 256; c++) {
+            struct tg_err err = {0};
+
+            if ((char)c == s[i])
+                continue;
+            memcpy(bad, s, n + 1);
+            bad[i] = (char)c;
+            ck_assert_msg(tg_ticket_verify(&secret, bad, 1000, &t, &err) ==
+                              TG_E_FORBIDDEN,
+                          "byte %zu -> %d accepted", i, c);
+        }
+    }
+}
+END_TEST
+
+START_TEST(truncated_or_extended_ticket_is_refused)
+{
+    char s[TG_TICKET_MAX], bad[TG_TICKET_MAX + 8];
+    struct tg_ticket t;
+    struct tg_err err = {0};
+    size_t n;
+
+    sign(&secret, &t0, s);
+    for (n = 0; n < strlen(s); n++) {
+        memcpy(bad, s, n);
+        bad[n] = '\0';
+        ck_assert_int_eq(tg_ticket_verify(&secret, bad, 1000, &t, &err),
+                         TG_E_FORBIDDEN);
+    }
+    snprintf(bad, sizeof(bad), "%sA", s);
+    ck_assert_int_eq(tg_ticket_verify(&secret, bad, 1000, &t, &err),
+                     TG_E_FORBIDDEN);
+    ck_assert_int_eq(tg_ticket_verify(&secret, NULL, 1000, &t, &err),
+                     TG_E_FORBIDDEN);
+}
+END_TEST
+
+START_TEST(expired_ticket_is_refused)
+{
+    char s[TG_TICKET_MAX];
+    struct tg_ticket t;
+    struct tg_err err = {0};
+
+    sign(&secret, &t0, s);
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, 1999999999, &t, &err), TG_OK);
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, 2000000000, &t, &err),
+                     TG_E_FORBIDDEN);
+    ck_assert_str_eq(err.msg, "ticket expired");
+}
+END_TEST
+
+START_TEST(ticket_from_another_secret_is_refused)
+{
+    struct tg_secret other = secret;
+    char s[TG_TICKET_MAX];
+    struct tg_ticket t;
+    struct tg_err err = {0};
+
+    other.bytes[0] ^= 1;
+    sign(&other, &t0, s);
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, 1000, &t, &err),
+                     TG_E_FORBIDDEN);
+}
+END_TEST
+
+START_TEST(respelled_numbers_are_refused)
+{
+    char s[TG_TICKET_MAX], bad[TG_TICKET_MAX + 2];
+    struct tg_ticket t;
+    struct tg_err err = {0};
+
+    sign(&secret, &t0, s);
+    snprintf(bad, sizeof(bad), "0%s", s); /* leading zero, same value */
+    ck_assert_int_eq(tg_ticket_verify(&secret, bad, 1000, &t, &err),
+                     TG_E_FORBIDDEN);
+    snprintf(bad, sizeof(bad), "+%s", s);
+    ck_assert_int_eq(tg_ticket_verify(&secret, bad, 1000, &t, &err),
+                     TG_E_FORBIDDEN);
+}
+END_TEST
+
+static Suite *
+ticket_suite(void)
+{
+    Suite *s = suite_create("ticket");
+    const struct {
+        const char *name;
+        const TTest *fn;
+    } cases[] = {
+        {"a signed ticket verifies with its fields",
+         signed_ticket_verifies_with_its_fields},
+        {"every single-byte change is refused",
+         every_single_byte_change_is_refused},
+        {"a truncated or extended ticket is refused",
+         truncated_or_extended_ticket_is_refused},
+        {"an expired ticket is refused", expired_ticket_is_refused},
+        {"a ticket from another secret is refused",
+         ticket_from_another_secret_is_refused},
+        {"re-spelled numbers are refused", respelled_numbers_are_refused},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        TCase *tc = tcase_create(cases[i].name);
+
+        tcase_add_checked_fixture(tc, setup, NULL);
+        tcase_add_test(tc, cases[i].fn);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+TG_CHECK_MAIN(ticket_suite)
