@@ -16,18 +16,13 @@
 #include "jsonerr.h"
 #include "keysrc.h"
 #include "log.h"
+#include "request.h"
 #include "ticket.h"
 
 struct req {
-    FCGX_Request *fcgi;
+    struct tg_request q;
     bool authorizer; /* FastCGI AUTHORIZER role (Apache, lighttpd) */
-    const char *method;
-    char path[512];
-    const char *query;
-    struct tg_endpoint ep;
-    char rid[TG_RID_MAX + 1];
     char mask[TG_KEY_MASK_MAX];
-    struct timespec t0;
 };
 
 /* What tg_reserve() answered; strings borrowed from its PGresult. */
@@ -50,22 +45,6 @@ void
 authz_worker_free(void *worker)
 {
     tg_db_free(worker);
-}
-
-static const char *
-param(const struct req *r, const char *name)
-{
-    return FCGX_GetParam(name, r->fcgi->envp);
-}
-
-static long
-elapsed_ms(const struct req *r)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - r->t0.tv_sec) * 1000 +
-           (t.tv_nsec - r->t0.tv_nsec) / 1000000;
 }
 
 static const char *
@@ -92,8 +71,8 @@ static void
 deny(struct req *r, int status, const char *type, const char *code,
      const char *msg, const struct verdict *v)
 {
-    FCGX_Stream *out = r->fcgi->out;
-    char *body = tg_jsonerr_body(r->ep.family, status, type, code, msg);
+    FCGX_Stream *out = r->q.fcgi->out;
+    char *body = tg_jsonerr_body(r->q.ep.family, status, type, code, msg);
 
     FCGX_FPrintF(out, "Status: %d %s\r\nContent-Type: application/json\r\n",
                  status, reason(status));
@@ -115,8 +94,8 @@ deny(struct req *r, int status, const char *type, const char *code,
         FCGX_PutS("Retry-After: 5\r\n", out);
     FCGX_FPrintF(out, "\r\n%s", body != NULL ? body : "{\"error\":\"error\"}");
     free(body);
-    tg_log(TG_LOG_INFO, r->rid, "key=%s %s %s status=%d code=%s ms=%ld",
-           r->mask, r->method, r->path, status, code, elapsed_ms(r));
+    tg_log(TG_LOG_INFO, r->q.rid, "key=%s %s %s status=%d code=%s ms=%ld",
+           r->mask, r->q.method, r->q.path, status, code, tg_request_ms(&r->q));
 }
 
 static void
@@ -132,25 +111,25 @@ allow(struct authz *az, struct req *r, const struct verdict *v)
     t.expires = strtoll(v->expires, NULL, 10);
     if (tg_ticket_sign(&az->secret, &t, ticket, sizeof(ticket), &err) !=
         TG_OK) {
-        tg_log(TG_LOG_ERROR, r->rid, "%s", err.msg);
+        tg_log(TG_LOG_ERROR, r->q.rid, "%s", err.msg);
         deny(r, 500, NULL, "internal_error", "Internal error.", NULL);
         return;
     }
     /* Apache passes every non-Variable- header of a 200 on to the client:
      * the ticket header is only for servers that run us as a responder. */
-    FCGX_FPrintF(r->fcgi->out,
+    FCGX_FPrintF(r->q.fcgi->out,
                  "Status: 200 OK\r\nVariable-TOLLGATE_TICKET: %s\r\n"
                  "Variable-TOLLGATE_KEY_ID: %s\r\n",
                  ticket, v->key_id);
     if (!r->authorizer)
-        FCGX_FPrintF(r->fcgi->out,
+        FCGX_FPrintF(r->q.fcgi->out,
                      "X-Tollgate-Ticket: %s\r\nContent-Type: text/plain\r\n",
                      ticket);
-    FCGX_PutS("\r\n", r->fcgi->out);
-    tg_log(TG_LOG_INFO, r->rid,
+    FCGX_PutS("\r\n", r->q.fcgi->out);
+    tg_log(TG_LOG_INFO, r->q.rid,
            "key=%s key_id=%s %s %s status=200 resv=%s tokens=%s ms=%ld",
-           r->mask, v->key_id, r->method, r->path, v->resv_id, v->tokens,
-           elapsed_ms(r));
+           r->mask, v->key_id, r->q.method, r->q.path, v->resv_id, v->tokens,
+           tg_request_ms(&r->q));
 }
 
 static void
@@ -195,7 +174,7 @@ decide(struct authz *az, struct req *r, const struct verdict *v)
         snprintf(msg, sizeof(msg),
                  "This API key may not call %.100s: it needs the admin "
                  "scope.",
-                 r->path);
+                 r->q.path);
         deny(r, 403, NULL, "insufficient_scope", msg, NULL);
     } else if (strcmp(v->outcome, "limit") == 0)
         limit_denial(r, v);
@@ -223,9 +202,9 @@ reserve(struct authz *az, struct tg_db *db, struct req *r, const char *hash)
                              az->conf.time_zone,
                              want,
                              ttl,
-                             r->ep.name,
-                             tg_endpoint_metered(&r->ep) ? "t" : "f",
-                             r->ep.kind >= TG_EP_ADMIN ? "t" : "f"};
+                             r->q.ep.name,
+                             tg_endpoint_metered(&r->q.ep) ? "t" : "f",
+                             r->q.ep.kind >= TG_EP_ADMIN ? "t" : "f"};
     struct tg_err err = {0};
     struct verdict v;
     PGresult *res;
@@ -234,7 +213,7 @@ reserve(struct authz *az, struct tg_db *db, struct req *r, const char *hash)
     snprintf(ttl, sizeof(ttl), "%" PRId64, az->conf.reservation_ttl);
     res = tg_db_exec(db, PGRES_TUPLES_OK, RESERVE_SQL, 7, params, &err);
     if (res == NULL || PQntuples(res) != 1) {
-        tg_log(TG_LOG_ERROR, r->rid, "reserve failed: %s (%s)", err.msg,
+        tg_log(TG_LOG_ERROR, r->q.rid, "reserve failed: %s (%s)", err.msg,
                err.sqlstate);
         if (err.code == TG_E_DB_DOWN || err.code == TG_E_TIMEOUT)
             deny(r, 503, NULL, "service_unavailable",
@@ -256,35 +235,19 @@ reserve(struct authz *az, struct tg_db *db, struct req *r, const char *hash)
 /* Caddy and nginx call us as a responder on a sub-request: the original
  * method and URI arrive in headers. */
 static void
-read_request(struct req *r)
+read_request(struct req *r, FCGX_Request *fcgi)
 {
-    const char *role = param(r, "FCGI_ROLE");
-    const char *uri = NULL, *m = NULL, *q;
-    size_t n;
+    const char *role = FCGX_GetParam("FCGI_ROLE", fcgi->envp);
+    const char *method = NULL, *uri = NULL;
 
     r->authorizer = role != NULL && strcmp(role, "AUTHORIZER") == 0;
     if (!r->authorizer) {
-        m = param(r, "HTTP_X_FORWARDED_METHOD");
-        uri = param(r, "HTTP_X_FORWARDED_URI");
+        method = FCGX_GetParam("HTTP_X_FORWARDED_METHOD", fcgi->envp);
+        uri = FCGX_GetParam("HTTP_X_FORWARDED_URI", fcgi->envp);
         if (uri == NULL)
-            uri = param(r, "HTTP_X_ORIGINAL_URI");
+            uri = FCGX_GetParam("HTTP_X_ORIGINAL_URI", fcgi->envp);
     }
-    r->method = m != NULL ? m : param(r, "REQUEST_METHOD");
-    if (r->method == NULL)
-        r->method = "GET";
-    if (uri == NULL)
-        uri = param(r, "REQUEST_URI");
-    if (uri == NULL)
-        uri = "/";
-    q = strchr(uri, '?');
-    n = q != NULL ? (size_t)(q - uri) : strlen(uri);
-    if (n >= sizeof(r->path))
-        n = sizeof(r->path) - 1;
-    memcpy(r->path, uri, n);
-    r->path[n] = '\0';
-    r->query = q != NULL ? q + 1 : NULL;
-    tg_endpoint_classify(r->path, n, &r->ep);
-    tg_log_rid(param(r, "HTTP_X_REQUEST_ID"), r->rid);
+    tg_request_begin(&r->q, fcgi, method, uri);
 }
 
 void
@@ -294,12 +257,11 @@ authz_handle(void *app, void *worker, FCGX_Request *fcgi)
     char hash[TG_KEY_HASH_LEN + 1];
     struct tg_err err = {0};
     struct authz_key key;
-    struct req r = {.fcgi = fcgi};
+    struct req r;
 
-    clock_gettime(CLOCK_MONOTONIC, &r.t0);
-    read_request(&r);
-    authz_key_find(param(&r, "HTTP_AUTHORIZATION"), param(&r, "HTTP_X_API_KEY"),
-                   r.query, &key);
+    read_request(&r, fcgi);
+    authz_key_find(tg_request_param(&r.q, "HTTP_AUTHORIZATION"),
+                   tg_request_param(&r.q, "HTTP_X_API_KEY"), r.q.query, &key);
     tg_keys_mask(az->conf.key_prefix, key.key, key.len, r.mask, sizeof(r.mask));
     if (key.src == AUTHZ_KEY_NONE) {
         deny(&r, 401, NULL, "missing_api_key",

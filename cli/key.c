@@ -369,11 +369,50 @@ out:
     return rc == TG_OK ? CLI_EXIT_OK : cli_fail(rc, &err);
 }
 
-/* disable, enable: one fixed statement each. */
-static int
-key_toggle(struct cli *c, int argc, char **argv, bool disable)
+/* The commands that are one fixed statement on a named key. */
+static const struct simple {
+    const char *sub, *sql, *action, *done;
+    bool force; /* $2 is --force */
+} simples[] = {
+    {"disable",
+     "UPDATE api_keys SET disabled_at = COALESCE(disabled_at, now()), "
+     "updated_at = now() WHERE name = $1",
+     "key.disable", "disabled", false},
+    {"enable",
+     "UPDATE api_keys SET disabled_at = NULL, updated_at = now() WHERE name = "
+     "$1",
+     "key.enable", "enabled", false},
+    {"delete",
+     "DELETE FROM api_keys WHERE name = $1 AND ($2::bool OR NOT EXISTS "
+     "(SELECT 1 FROM reservations r WHERE r.key_id = api_keys.id AND "
+     "r.settled_at IS NULL))",
+     "key.delete", "deleted", true},
+};
+
+/* Why a delete matched nothing: no such key, or requests in flight. */
+static void
+explain_delete(struct cli *c, const char **params, struct tg_err *err)
 {
-    const char *params[4];
+    PGresult *res = tg_db_exec(
+        c->db, PGRES_TUPLES_OK,
+        "SELECT count(r.id) FROM api_keys k LEFT JOIN reservations r ON "
+        "r.key_id = k.id AND r.settled_at IS NULL WHERE k.name = $1",
+        1, params, err);
+
+    if (res != NULL && PQntuples(res) == 1) {
+        tg_err_clear(err);
+        tg_err_set(err, TG_E_CONFLICT,
+                   "key '%s' has %s unsettled reservation(s) (requests in "
+                   "flight); retry later or use --force",
+                   params[0], PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+}
+
+static int
+key_simple(struct cli *c, int argc, char **argv, const struct simple *s)
+{
+    const char *params[5];
     struct tg_err err = {0};
     struct key_args a;
     enum tg_code rc;
@@ -382,17 +421,14 @@ key_toggle(struct cli *c, int argc, char **argv, bool disable)
     if (rc != TG_OK)
         return cli_fail(rc, &err);
     params[0] = a.name;
-    rc = change(c,
-                disable ? "UPDATE api_keys SET disabled_at = COALESCE("
-                          "disabled_at, now()), updated_at = now() WHERE "
-                          "name = $1"
-                        : "UPDATE api_keys SET disabled_at = NULL, "
-                          "updated_at = now() WHERE name = $1",
-                params, 1, disable ? "key.disable" : "key.enable", NULL, a.name,
+    params[1] = a.force ? "true" : "false";
+    rc = change(c, s->sql, params, s->force ? 2 : 1, s->action, NULL, a.name,
                 &err);
+    if (rc == TG_E_NOT_FOUND && s->force)
+        explain_delete(c, params, &err);
     if (rc != TG_OK)
-        return cli_fail(rc, &err);
-    printf("%s key '%s'\n", disable ? "disabled" : "enabled", a.name);
+        return cli_fail(err.code, &err);
+    printf("%s key '%s'\n", s->done, a.name);
     return CLI_EXIT_OK;
 }
 
@@ -426,47 +462,6 @@ key_rotate(struct cli *c, int argc, char **argv)
     }
     explicit_bzero(key, sizeof(key));
     return rc == TG_OK ? CLI_EXIT_OK : cli_fail(rc, &err);
-}
-
-static int
-key_delete(struct cli *c, int argc, char **argv)
-{
-    const char *params[5];
-    struct tg_err err = {0};
-    struct key_args a;
-    enum tg_code rc;
-
-    rc = parse_args(argc, argv, false, &a, &err);
-    if (rc != TG_OK)
-        return cli_fail(rc, &err);
-    params[0] = a.name;
-    params[1] = a.force ? "true" : "false";
-    rc = change(c,
-                "DELETE FROM api_keys WHERE name = $1 AND ($2::bool OR NOT "
-                "EXISTS (SELECT 1 FROM reservations r WHERE r.key_id = "
-                "api_keys.id AND r.settled_at IS NULL))",
-                params, 2, "key.delete", NULL, a.name, &err);
-    if (rc == TG_E_NOT_FOUND) {
-        PGresult *res = tg_db_exec(
-            c->db, PGRES_TUPLES_OK,
-            "SELECT count(r.id) FROM api_keys k LEFT JOIN reservations r ON "
-            "r.key_id = k.id AND r.settled_at IS NULL WHERE k.name = $1",
-            1, params, &err);
-
-        if (res != NULL && PQntuples(res) == 1) {
-            tg_err_clear(&err);
-            rc = tg_err_set(&err, TG_E_CONFLICT,
-                            "key '%s' has %s unsettled reservation(s) "
-                            "(requests in flight); retry later or use "
-                            "--force",
-                            a.name, PQgetvalue(res, 0, 0));
-        }
-        PQclear(res);
-    }
-    if (rc != TG_OK)
-        return cli_fail(rc, &err);
-    printf("deleted key '%s'\n", a.name);
-    return CLI_EXIT_OK;
 }
 
 /* Prints a report value in a column: "-" for unlimited; the last column
@@ -595,6 +590,7 @@ int
 cli_key(struct cli *c, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : "";
+    size_t i;
 
     argc--;
     argv++;
@@ -606,12 +602,11 @@ cli_key(struct cli *c, int argc, char **argv)
         return key_report(c, argc, argv, true);
     if (strcmp(sub, "update") == 0)
         return key_update(c, argc, argv);
-    if (strcmp(sub, "disable") == 0 || strcmp(sub, "enable") == 0)
-        return key_toggle(c, argc, argv, sub[0] == 'd');
     if (strcmp(sub, "rotate") == 0)
         return key_rotate(c, argc, argv);
-    if (strcmp(sub, "delete") == 0)
-        return key_delete(c, argc, argv);
+    for (i = 0; i < sizeof(simples) / sizeof(simples[0]); i++)
+        if (strcmp(sub, simples[i].sub) == 0)
+            return key_simple(c, argc, argv, &simples[i]);
     fprintf(stderr, "tollgate: key: unknown subcommand '%s'\n", sub);
     cli_usage(stderr, "key");
     return CLI_EXIT_USAGE;

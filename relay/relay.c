@@ -18,6 +18,7 @@
 #include "jsonerr.h"
 #include "log.h"
 #include "relay.h"
+#include "request.h"
 #include "ticket.h"
 #include "upstream.h"
 
@@ -29,19 +30,13 @@ struct relay_worker {
 };
 
 struct req {
+    struct tg_request q;
     struct relay *app;
     struct relay_worker *w;
-    FCGX_Request *fcgi;
-    const char *method;
-    char path[512];
-    const char *query;
-    struct tg_endpoint ep;
     struct tg_ticket ticket;
     int64_t reserved; /* tokens held by the claimed reservation */
     bool claimed;
-    char rid[TG_RID_MAX + 1];
     char model[128];
-    struct timespec t0;
 };
 
 /* What settles a reservation. */
@@ -82,29 +77,13 @@ relay_worker_free(void *worker)
     free(w);
 }
 
-static const char *
-param(const struct req *r, const char *name)
-{
-    return FCGX_GetParam(name, r->fcgi->envp);
-}
-
-static long
-elapsed_ms(const struct req *r)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - r->t0.tv_sec) * 1000 +
-           (t.tv_nsec - r->t0.tv_nsec) / 1000000;
-}
-
 /* An error of our own, before anything else went to the client. */
 static void
 fail(struct req *r, int status, const char *code, const char *msg)
 {
-    char *body = tg_jsonerr_body(r->ep.family, status, NULL, code, msg);
+    char *body = tg_jsonerr_body(r->q.ep.family, status, NULL, code, msg);
 
-    FCGX_FPrintF(r->fcgi->out,
+    FCGX_FPrintF(r->q.fcgi->out,
                  "Status: %d\r\nContent-Type: application/json\r\n\r\n%s",
                  status, body != NULL ? body : "{\"error\":\"error\"}");
     free(body);
@@ -119,7 +98,7 @@ settle(struct req *r, const struct outcome *o)
                               prompt,
                               compl,
                               r->model[0] ? r->model : NULL,
-                              r->ep.name,
+                              r->q.ep.name,
                               o->status,
                               http,
                               lat,
@@ -135,23 +114,23 @@ settle(struct req *r, const struct outcome *o)
     snprintf(prompt, sizeof(prompt), "%" PRId64, o->prompt);
     snprintf(compl, sizeof(compl ), "%" PRId64, o->completion);
     snprintf(http, sizeof(http), "%d", o->http);
-    snprintf(lat, sizeof(lat), "%ld", elapsed_ms(r));
+    snprintf(lat, sizeof(lat), "%ld", tg_request_ms(&r->q));
     snprintf(ttfb, sizeof(ttfb), "%" PRId64, o->ttfb_ms);
     res = tg_db_exec(r->w->db, PGRES_TUPLES_OK,
                      "SELECT tg_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, "
                      "$10, $11)",
                      11, params, &err);
     if (res == NULL)
-        tg_log(TG_LOG_ERROR, r->rid,
+        tg_log(TG_LOG_ERROR, r->q.rid,
                "settle of reservation %s failed, %s+%s tokens unrecorded: %s",
                resv, prompt, compl, err.msg);
     PQclear(res);
-    tg_log(TG_LOG_INFO, r->rid,
+    tg_log(TG_LOG_INFO, r->q.rid,
            "key=%" PRId64 " %s %s status=%d outcome=%s model=%s in=%" PRId64
            " out=%" PRId64 " ms=%ld ttfb=%" PRId64,
-           r->ticket.key_id, r->method, r->path, o->http, o->status,
+           r->ticket.key_id, r->q.method, r->q.path, o->http, o->status,
            r->model[0] ? r->model : "-", o->prompt, o->completion,
-           elapsed_ms(r), o->ttfb_ms);
+           tg_request_ms(&r->q), o->ttfb_ms);
 }
 
 /* Refuse and refund: the request never reached the upstream. */
@@ -165,8 +144,8 @@ refuse(struct req *r, int status, const char *code, const char *msg,
     if (r->claimed)
         settle(r, &o);
     else
-        tg_log(TG_LOG_WARN, r->rid, "%s %s status=%d %s", r->method, r->path,
-               status, why);
+        tg_log(TG_LOG_WARN, r->q.rid, "%s %s status=%d %s", r->q.method,
+               r->q.path, status, why);
 }
 
 static bool
@@ -174,7 +153,7 @@ claim(struct req *r)
 {
     char resv[24], key[24], ttl[24];
     const char *params[3] = {resv, key, ttl};
-    const char *t = param(r, "TOLLGATE_TICKET");
+    const char *t = tg_request_param(&r->q, "TOLLGATE_TICKET");
     struct tg_err err = {0};
     PGresult *res;
 
@@ -217,7 +196,7 @@ read_body(struct req *r, struct tg_buf *body)
     char chunk[16384];
     int n;
 
-    while ((n = FCGX_GetStr(chunk, sizeof(chunk), r->fcgi->in)) > 0) {
+    while ((n = FCGX_GetStr(chunk, sizeof(chunk), r->q.fcgi->in)) > 0) {
         if (tg_buf_append(body, chunk, (size_t)n) != 0) {
             refuse(r, 413, "request_too_large", "Request body too large.",
                    "too_large");
@@ -244,7 +223,7 @@ topup(struct req *r, int64_t want)
     if (res != NULL && PQntuples(res) == 1)
         got = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     else
-        tg_log(TG_LOG_WARN, r->rid, "top-up failed: %s", err.msg);
+        tg_log(TG_LOG_WARN, r->q.rid, "top-up failed: %s", err.msg);
     PQclear(res);
     return got;
 }
@@ -261,12 +240,12 @@ fit(struct req *r, struct relay_body *b)
     if (floor > 256)
         floor = 256;
     want = b->estimate + (b->client_max >= 0 ? b->client_max : floor);
-    if (r->ep.kind == TG_EP_EMBED)
+    if (r->q.ep.kind == TG_EP_EMBED)
         want = b->estimate;
     if (want > r->reserved)
         r->reserved = topup(r, want);
     cap = r->reserved - b->estimate;
-    if (cap < (r->ep.kind == TG_EP_EMBED ? 0 : 1)) {
+    if (cap < (r->q.ep.kind == TG_EP_EMBED ? 0 : 1)) {
         snprintf(msg, sizeof(msg),
                  "Rate limit reached for this key: the prompt (about %" PRId64
                  " tokens) does not fit in what remains of its token quota.",
@@ -274,8 +253,8 @@ fit(struct req *r, struct relay_body *b)
         refuse(r, 429, "rate_limit_exceeded", msg, "prompt_too_large");
         return false;
     }
-    if (r->ep.kind == TG_EP_GENERATE &&
-        relay_body_cap(&r->ep, b, cap, &err) != TG_OK) {
+    if (r->q.ep.kind == TG_EP_GENERATE &&
+        relay_body_cap(&r->q.ep, b, cap, &err) != TG_OK) {
         refuse(r, 500, "internal_error", "Internal error.", err.msg);
         return false;
     }
@@ -286,11 +265,11 @@ fit(struct req *r, struct relay_body *b)
 static bool
 build_url(struct req *r, struct tg_buf *url)
 {
-    const char *p = r->query, *next;
+    const char *p = r->q.query, *next;
     bool first = true;
 
     tg_buf_puts(url, r->app->conf.upstream);
-    tg_buf_puts(url, r->path);
+    tg_buf_puts(url, r->q.path);
     for (; p != NULL && *p != '\0'; p = next) {
         size_t n = strcspn(p, "&");
 
@@ -373,13 +352,14 @@ add_header(struct curl_slist *list, const char *env, bool *ok)
 static struct curl_slist *
 build_headers(struct req *r, bool json_body, bool *ok)
 {
-    const char *ct = json_body ? "application/json" : param(r, "CONTENT_TYPE");
+    const char *ct = json_body ? "application/json"
+                               : tg_request_param(&r->q, "CONTENT_TYPE");
     struct curl_slist *h = NULL;
     char line[HEADER_MAX];
     char **e;
 
     *ok = true;
-    for (e = r->fcgi->envp; *e != NULL; e++) {
+    for (e = r->q.fcgi->envp; *e != NULL; e++) {
         char name[64];
         size_t n = strcspn(*e, "=");
 
@@ -419,7 +399,7 @@ charge(struct req *r, const struct relay_xfer *x, int64_t estimate,
         o->status = "upstream_error";
         return;
     }
-    if (!tg_endpoint_metered(&r->ep))
+    if (!tg_endpoint_metered(&r->q.ep))
         return;
     if (u.counts_seen && !x->client_gone) {
         o->prompt = u.prompt_tokens;
@@ -448,7 +428,7 @@ forward(struct req *r, const char *body, size_t len, bool json_body,
     bool ok;
 
     memset(&x, 0, sizeof(x));
-    x.fcgi = r->fcgi;
+    x.fcgi = r->q.fcgi;
     x.strip_usage = strip_usage;
     x.connect_timeout = (long)r->app->conf.connect_timeout;
     x.idle_timeout = (long)r->app->conf.upstream_timeout;
@@ -459,9 +439,9 @@ forward(struct req *r, const char *body, size_t len, bool json_body,
                "too_large");
         goto out;
     }
-    if (relay_upstream_run(r->w->curl, r->method, tg_buf_cstr(&url), headers,
+    if (relay_upstream_run(r->w->curl, r->q.method, tg_buf_cstr(&url), headers,
                            body, len, &x, &err) != TG_OK) {
-        tg_log(TG_LOG_WARN, r->rid, "%s", err.msg);
+        tg_log(TG_LOG_WARN, r->q.rid, "%s", err.msg);
         if (!x.headers_sent) {
             bool slow = err.code == TG_E_TIMEOUT;
 
@@ -481,48 +461,25 @@ out:
     tg_buf_free(&url);
 }
 
-static void
-read_request(struct req *r)
-{
-    const char *uri = param(r, "REQUEST_URI"), *q;
-    size_t n;
-
-    r->method = param(r, "REQUEST_METHOD");
-    if (r->method == NULL)
-        r->method = "GET";
-    if (uri == NULL)
-        uri = "/";
-    q = strchr(uri, '?');
-    n = q != NULL ? (size_t)(q - uri) : strlen(uri);
-    if (n >= sizeof(r->path))
-        n = sizeof(r->path) - 1;
-    memcpy(r->path, uri, n);
-    r->path[n] = '\0';
-    r->query = q != NULL ? q + 1 : NULL;
-    tg_endpoint_classify(r->path, n, &r->ep);
-    tg_log_rid(param(r, "HTTP_X_REQUEST_ID"), r->rid);
-}
-
 void
 relay_handle(void *app, void *worker, FCGX_Request *fcgi)
 {
-    struct req r = {.app = app, .w = worker, .fcgi = fcgi};
+    struct req r = {.app = app, .w = worker};
     struct relay_body b = {0};
     struct tg_err err = {0};
     struct tg_buf body;
     char *json = NULL;
     size_t len = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &r.t0);
+    tg_request_begin(&r.q, fcgi, NULL, NULL);
     tg_buf_init(&body, (size_t)r.app->conf.max_body_bytes);
-    read_request(&r);
     if (!claim(&r) || !read_body(&r, &body))
         goto out;
-    if (!tg_endpoint_metered(&r.ep)) {
+    if (!tg_endpoint_metered(&r.q.ep)) {
         forward(&r, tg_buf_cstr(&body), tg_buf_len(&body), false, false, 0);
         goto out;
     }
-    if (relay_body_parse(&r.ep, tg_buf_cstr(&body), tg_buf_len(&body), &b,
+    if (relay_body_parse(&r.q.ep, tg_buf_cstr(&body), tg_buf_len(&body), &b,
                          &err) != TG_OK) {
         refuse(&r, 400, "invalid_request", err.msg, "bad_request");
         goto out;

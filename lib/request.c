@@ -1,0 +1,49 @@
+/* The request line, read once the same way by the authorizer and relay. */
+#include <config.h>
+
+#include <string.h>
+
+#include "request.h"
+
+const char *
+tg_request_param(const struct tg_request *r, const char *name)
+{
+    return FCGX_GetParam(name, r->fcgi->envp);
+}
+
+long
+tg_request_ms(const struct tg_request *r)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - r->t0.tv_sec) * 1000 +
+           (t.tv_nsec - r->t0.tv_nsec) / 1000000;
+}
+
+void
+tg_request_begin(struct tg_request *r, FCGX_Request *fcgi, const char *method,
+                 const char *uri)
+{
+    const char *q;
+    size_t n;
+
+    clock_gettime(CLOCK_MONOTONIC, &r->t0);
+    r->fcgi = fcgi;
+    r->method = method != NULL ? method : tg_request_param(r, "REQUEST_METHOD");
+    if (r->method == NULL)
+        r->method = "GET";
+    if (uri == NULL)
+        uri = tg_request_param(r, "REQUEST_URI");
+    if (uri == NULL)
+        uri = "/";
+    q = strchr(uri, '?');
+    n = q != NULL ? (size_t)(q - uri) : strlen(uri);
+    if (n >= sizeof(r->path))
+        n = sizeof(r->path) - 1;
+    memcpy(r->path, uri, n);
+    r->path[n] = '\0';
+    r->query = q != NULL ? q + 1 : NULL;
+    tg_endpoint_classify(r->path, n, &r->ep);
+    tg_log_rid(tg_request_param(r, "HTTP_X_REQUEST_ID"), r->rid);
+}
