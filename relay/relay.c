@@ -81,7 +81,9 @@ relay_worker_free(void *worker)
 static void
 fail(struct req *r, int status, const char *code, const char *msg)
 {
-    char *body = tg_jsonerr_body(r->q.ep.family, status, NULL, code, msg);
+    /* Our only 429 is a prompt that does not fit the token quota. */
+    char *body = tg_jsonerr_body(r->q.ep.family, status,
+                                 status == 429 ? "tokens" : NULL, code, msg);
 
     FCGX_FPrintF(r->q.fcgi->out,
                  "Status: %d\r\nContent-Type: application/json\r\n\r\n%s",

@@ -93,6 +93,8 @@ struct cb {
     struct relay_xfer *x;
     CURL *curl;
     int64_t t0;
+    int64_t last_data; /* when the upstream last sent something */
+    bool silent;       /* it stayed silent past idle_timeout */
 };
 
 static size_t
@@ -101,6 +103,7 @@ on_body(char *p, size_t size, size_t nmemb, void *arg)
     struct cb *c = arg;
     size_t n = size * nmemb;
 
+    c->last_data = now_ms();
     if (!c->x->headers_sent)
         start_body(c->x, c->curl, c->t0);
     if (c->x->client_gone || relay_count_feed(&c->x->count, p, n, relay_emit,
@@ -120,7 +123,11 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
     (void)dt, (void)dn, (void)ut, (void)un;
     if (relay_peer_closed(c->x->fcgi->ipcFd))
         c->x->client_gone = true;
-    return c->x->client_gone ? 1 : 0;
+    /* Our own idle timer: libcurl's low-speed check averages over its
+     * window and fires several windows late. */
+    if (now_ms() - c->last_data > c->x->idle_timeout * 1000)
+        c->silent = true;
+    return c->x->client_gone || c->silent ? 1 : 0;
 }
 
 static void
@@ -134,8 +141,6 @@ setup(CURL *curl, const char *method, const char *url,
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, x->connect_timeout);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, x->idle_timeout);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
@@ -160,7 +165,7 @@ relay_upstream_run(CURL *curl, const char *method, const char *url,
                    struct relay_xfer *x, struct tg_err *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct cb c = {x, curl, now_ms()};
+    struct cb c = {x, curl, now_ms(), now_ms(), false};
     CURLcode cc;
 
     x->ttfb_ms = -1;
@@ -174,7 +179,7 @@ relay_upstream_run(CURL *curl, const char *method, const char *url,
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
     if (cc == CURLE_OK || x->client_gone)
         return TG_OK;
-    if (cc == CURLE_OPERATION_TIMEDOUT)
+    if (cc == CURLE_OPERATION_TIMEDOUT || c.silent)
         return tg_err_set(err, TG_E_TIMEOUT, "upstream %s: %s", url,
                           errbuf[0] ? errbuf : curl_easy_strerror(cc));
     return tg_err_set(err, TG_E_UPSTREAM, "upstream %s: %s", url,

@@ -36,6 +36,16 @@ class StackError(Exception):
     pass
 
 
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the test process dies, so a
+    killed pytest leaves no stack behind (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -228,7 +238,7 @@ class Stack:
         f = open(log, "ab")
         try:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=kw.pop("stdout", f), stderr=f,
-                                 cwd=self.dir, start_new_session=True, **kw)
+                                 cwd=self.dir, start_new_session=True, preexec_fn=_die_with_parent, **kw)
         finally:
             f.close()
         self.procs[name] = p
@@ -251,6 +261,41 @@ class Stack:
             return True
         except OSError:
             return False
+
+    @staticmethod
+    def _accepts_unix(path):
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.settimeout(1)
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def start_program(self, name, **overrides):
+        """Starts tollgate-authz or tollgate-relay (again, after stop_process)
+        and waits until it listens. Overrides (config key = value) go into a
+        configuration file of their own, for this process only."""
+        conf = self.tg.conf
+        if overrides:
+            settings = {}
+            for line in self.tg.conf.read_text().splitlines():
+                k, _, v = line.partition("=")
+                settings[k.strip()] = v.strip()
+            settings.update({k: str(v) for k, v in overrides.items()})
+            conf = self.dir / f"{name}.override.conf"
+            conf.write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+        if name == "tollgate-authz":
+            self._spawn(name, [AUTHZ, "-c", str(conf)], self.dir / "authz.log")
+            self._wait(name, lambda: self._accepts(self.authz_port), f"listener on {self.authz_addr}")
+        elif name == "tollgate-relay":
+            self._spawn(name, [RELAY, "-c", str(conf)], self.dir / "relay.log")
+            self._wait(name, lambda: self._accepts_unix(self.relay_sock), f"socket {self.relay_sock}")
+            os.chmod(self.relay_sock, 0o666)
+        else:
+            raise ValueError(name)
 
     def start(self):
         try:
@@ -289,11 +334,8 @@ class Stack:
         self.tg = Tollgate(self.dir, self.db, **settings)
         self.tg.ok("migrate")
 
-        self._spawn("tollgate-authz", [AUTHZ, "-c", str(self.tg.conf)], self.dir / "authz.log")
-        self._spawn("tollgate-relay", [RELAY, "-c", str(self.tg.conf)], self.dir / "relay.log")
-        self._wait("tollgate-authz", lambda: self._accepts(self.authz_port), f"listener on {self.authz_addr}")
-        self._wait("tollgate-relay", lambda: os.path.exists(self.relay_sock), f"socket {self.relay_sock}")
-        os.chmod(self.relay_sock, 0o666)
+        self.start_program("tollgate-authz")
+        self.start_program("tollgate-relay")
 
         render = subprocess.run(
             ["sh", "-c", '. "$TOP/script/apache.sh" && tg_apache_render "$@" && tg_apache_check "$1"', "sh",
