@@ -32,21 +32,6 @@ struct verdict {
     const char *req_limit, *req_left, *tok_limit, *tok_left;
 };
 
-void *
-authz_worker_new(void *app)
-{
-    struct authz *az = app;
-
-    return tg_db_new(az->conf.db, (int)az->conf.db_connect_timeout,
-                     (int)az->conf.statement_timeout, "tollgate-authz");
-}
-
-void
-authz_worker_free(void *worker)
-{
-    tg_db_free(worker);
-}
-
 static const char *
 reason(int status)
 {
@@ -182,6 +167,7 @@ decide(struct authz *az, struct req *r, const struct verdict *v)
         deny(r, 500, NULL, "internal_error", "Internal error.", NULL);
 }
 
+#define DB_WAIT_MS 5000 /* for a free connection: then 503, not a hang */
 #define RESERVE_SQL                                                            \
     "SELECT outcome, key_id, reservation_id, tokens, expires_at, "             \
     "limit_name, retry_after, req_limit, req_remaining, tok_limit, "           \
@@ -195,7 +181,7 @@ col(PGresult *res, int i)
 }
 
 static void
-reserve(struct authz *az, struct tg_db *db, struct req *r, const char *hash)
+reserve(struct authz *az, struct req *r, const char *hash)
 {
     char want[24], ttl[24];
     const char *params[7] = {hash,
@@ -206,12 +192,17 @@ reserve(struct authz *az, struct tg_db *db, struct req *r, const char *hash)
                              tg_endpoint_metered(&r->q.ep) ? "t" : "f",
                              r->q.ep.kind >= TG_EP_ADMIN ? "t" : "f"};
     struct tg_err err = {0};
+    struct tg_db *db;
     struct verdict v;
     PGresult *res;
 
     snprintf(want, sizeof(want), "%" PRId64, az->conf.reservation_tokens);
     snprintf(ttl, sizeof(ttl), "%" PRId64, az->conf.reservation_ttl);
-    res = tg_db_exec(db, PGRES_TUPLES_OK, RESERVE_SQL, 7, params, &err);
+    db = tg_db_pool_get(az->pool, DB_WAIT_MS, &err);
+    res = db != NULL
+              ? tg_db_exec(db, PGRES_TUPLES_OK, RESERVE_SQL, 7, params, &err)
+              : NULL;
+    tg_db_pool_put(az->pool, db);
     if (res == NULL || PQntuples(res) != 1) {
         tg_log(TG_LOG_ERROR, r->q.rid, "reserve failed: %s (%s)", err.msg,
                err.sqlstate);
@@ -253,6 +244,7 @@ read_request(struct req *r, FCGX_Request *fcgi)
 void
 authz_handle(void *app, void *worker, FCGX_Request *fcgi)
 {
+    (void)worker;
     struct authz *az = app;
     char hash[TG_KEY_HASH_LEN + 1];
     struct tg_err err = {0};
@@ -274,7 +266,7 @@ authz_handle(void *app, void *worker, FCGX_Request *fcgi)
                TG_OK) {
         deny(&r, 500, NULL, "internal_error", "Internal error.", NULL);
     } else {
-        reserve(az, worker, &r, hash);
+        reserve(az, &r, hash);
     }
     explicit_bzero(&key, sizeof(key));
 }

@@ -6,16 +6,16 @@
 #include <fcgiapp.h>
 
 #include "conf.h"
+#include "db.h"
 #include "secret.h"
 
 struct authz {
     struct tg_conf conf;
     struct tg_secret secret;
+    struct tg_db_pool *pool; /* shared by the threads */
 };
 
-/* The tg_server_ops callbacks; worker state is the thread's database. */
-void *authz_worker_new(void *app);
-void authz_worker_free(void *worker);
+/* The tg_server_ops handler; authz keeps no per-thread state. */
 void authz_handle(void *app, void *worker, FCGX_Request *req);
 
 #endif

@@ -2,6 +2,9 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include <stdio.h>
+
+#include "buf.h"
 #include "conf.h"
 #include "db.h"
 #include "err.h"
@@ -23,5 +26,7 @@ void cli_usage(FILE *stream, const char *topic);
 
 int cli_migrate(struct cli *c, int argc, char **argv);
 int cli_key(struct cli *c, int argc, char **argv);
+int cli_sweep(struct cli *c, int argc, char **argv);
+int cli_check(struct cli *c, int argc, char **argv);
 
 #endif

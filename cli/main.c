@@ -53,6 +53,10 @@ main(int argc, char **argv)
         status = cli_migrate(&c, argc, argv);
     else if (strcmp(argv[0], "key") == 0)
         status = cli_key(&c, argc, argv);
+    else if (strcmp(argv[0], "sweep") == 0)
+        status = cli_sweep(&c, argc, argv);
+    else if (strcmp(argv[0], "check") == 0)
+        status = cli_check(&c, argc, argv);
     else {
         fprintf(stderr, "tollgate: unknown command '%s'\n", argv[0]);
         cli_usage(stderr, NULL);

@@ -43,6 +43,7 @@ static const struct param params[] = {
     STR(upstream, "http://127.0.0.1:11434"),
     STR(authz_listen, "127.0.0.1:9001"),
     STR(relay_listen, "/run/tollgate/relay.sock"),
+    STR(spool_dir, "/var/lib/tollgate/spool"),
     INT(threads, 32, 1, 1024),
     INT(reservation_tokens, 2048, 1, 100000000),
     INT(reservation_ttl, 900, 10, 86400),
@@ -51,6 +52,8 @@ static const struct param params[] = {
     INT(connect_timeout, 10, 1, 600),
     INT(db_connect_timeout, 5, 1, 600),
     INT(statement_timeout, 5000, 0, 3600000),
+    INT(db_pool_size, 8, 1, 256),
+    INT(usage_retention_days, 0, 0, 36500),
 };
 
 enum tg_code

@@ -22,14 +22,17 @@ struct tg_conf {
     char upstream[TG_CONF_STR_MAX];     /* Ollama base URL */
     char authz_listen[TG_CONF_STR_MAX]; /* host:port or unix socket path */
     char relay_listen[TG_CONF_STR_MAX];
-    int64_t threads;            /* FastCGI worker threads per program */
-    int64_t reservation_tokens; /* default R per request */
-    int64_t reservation_ttl;    /* seconds an unclaimed reservation lives */
-    int64_t max_body_bytes;     /* request body limit at the relay */
-    int64_t upstream_timeout;   /* seconds without upstream data: 504 */
-    int64_t connect_timeout;    /* seconds to connect to the upstream */
-    int64_t db_connect_timeout; /* seconds to connect to PostgreSQL */
-    int64_t statement_timeout;  /* milliseconds per SQL statement */
+    char spool_dir[TG_CONF_STR_MAX]; /* settlements awaiting the database */
+    int64_t threads;                 /* FastCGI worker threads per program */
+    int64_t reservation_tokens;      /* default R per request */
+    int64_t reservation_ttl;      /* seconds an unclaimed reservation lives */
+    int64_t max_body_bytes;       /* request body limit at the relay */
+    int64_t upstream_timeout;     /* seconds without upstream data: 504 */
+    int64_t connect_timeout;      /* seconds to connect to the upstream */
+    int64_t db_connect_timeout;   /* seconds to connect to PostgreSQL */
+    int64_t statement_timeout;    /* milliseconds per SQL statement */
+    int64_t db_pool_size;         /* PostgreSQL connections per program */
+    int64_t usage_retention_days; /* sweep deletes older events; 0 keeps */
 };
 
 /* Fills every field with its default. */

@@ -3,9 +3,14 @@
  * is safe (40001, 40P01). */
 #include <config.h>
 
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 
@@ -81,6 +86,18 @@ first_line(const char *msg, char *out, size_t outlen)
     out[n] = '\0';
 }
 
+/* An idle connection has nothing to read unless the server is going away
+ * (a restart sends "terminating connection" and closes; an admin's
+ * pg_terminate_backend likewise). One poll(2) finds out before a statement
+ * is lost on a dead socket; anything readable means reconnect. */
+static bool
+alive(PGconn *conn)
+{
+    struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+
+    return p.fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
 /* NOTICEs ("already exists, skipping") are for people at a psql prompt;
  * libpq would print them on our stderr. */
 static void
@@ -101,7 +118,8 @@ tg_db_connect(struct tg_db *db, struct tg_err *err)
     PGresult *res;
     char why[200];
 
-    if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+    if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK &&
+        alive(db->conn))
         return TG_OK;
     if (db->conn != NULL)
         PQreset(db->conn);
@@ -229,4 +247,104 @@ tg_db_txn(struct tg_db *db, tg_db_txn_fn fn, void *arg, struct tg_err *err)
     if (rc != TG_OK)
         tg_err_set_sql(err, rc, e.sqlstate, "%s", e.msg);
     return rc;
+}
+
+struct tg_db_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    int size, nfree;
+    struct tg_db **all;
+    struct tg_db **free; /* a stack of the idle ones */
+};
+
+struct tg_db_pool *
+tg_db_pool_new(int size, const char *conninfo, int connect_timeout_s,
+               int statement_timeout_ms, const char *app_name)
+{
+    struct tg_db_pool *p = calloc(1, sizeof(*p));
+    pthread_condattr_t attr;
+    int i;
+
+    if (p == NULL)
+        return NULL;
+    p->all = calloc((size_t)size, sizeof(*p->all));
+    p->free = calloc((size_t)size, sizeof(*p->free));
+    if (p->all == NULL || p->free == NULL)
+        goto fail;
+    for (i = 0; i < size; i++) {
+        p->all[i] = tg_db_new(conninfo, connect_timeout_s, statement_timeout_ms,
+                              app_name);
+        if (p->all[i] == NULL)
+            goto fail;
+        p->free[i] = p->all[i];
+        p->size = p->nfree = i + 1;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->freed, &attr);
+    pthread_condattr_destroy(&attr);
+    return p;
+fail:
+    for (i = 0; i < p->size; i++)
+        tg_db_free(p->all[i]);
+    free(p->all);
+    free(p->free);
+    free(p);
+    return NULL;
+}
+
+void
+tg_db_pool_free(struct tg_db_pool *p)
+{
+    int i;
+
+    if (p == NULL)
+        return;
+    for (i = 0; i < p->size; i++)
+        tg_db_free(p->all[i]);
+    pthread_cond_destroy(&p->freed);
+    pthread_mutex_destroy(&p->lock);
+    free(p->all);
+    free(p->free);
+    free(p);
+}
+
+struct tg_db *
+tg_db_pool_get(struct tg_db_pool *p, int wait_ms, struct tg_err *err)
+{
+    struct tg_db *db = NULL;
+    struct timespec until;
+    int rc = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&p->lock);
+    while (p->nfree == 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&p->freed, &p->lock, &until);
+    if (p->nfree > 0)
+        db = p->free[--p->nfree];
+    pthread_mutex_unlock(&p->lock);
+    if (db == NULL)
+        tg_err_set(err, TG_E_DB_DOWN,
+                   "all %d database connections stayed busy for %d ms "
+                   "(raise db_pool_size?)",
+                   p->size, wait_ms);
+    return db;
+}
+
+void
+tg_db_pool_put(struct tg_db_pool *p, struct tg_db *db)
+{
+    if (db == NULL)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->free[p->nfree++] = db;
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->lock);
 }

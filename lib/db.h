@@ -54,4 +54,21 @@ typedef enum tg_code (*tg_db_txn_fn)(struct tg_db *db, void *arg,
 enum tg_code tg_db_txn(struct tg_db *db, tg_db_txn_fn fn, void *arg,
                        struct tg_err *err) TG_MUSTCHECK;
 
+/* A fixed set of connections shared by a program's threads, so a program
+ * holds at most `size` PostgreSQL connections however many threads it runs.
+ * Connections are made lazily and reset after breaking, as above. */
+struct tg_db_pool; /* opaque: owns its connections */
+
+struct tg_db_pool *tg_db_pool_new(int size, const char *conninfo,
+                                  int connect_timeout_s,
+                                  int statement_timeout_ms,
+                                  const char *app_name);
+void tg_db_pool_free(struct tg_db_pool *p); /* NULL is fine */
+
+/* Borrows a connection for one short piece of work, waiting at most wait_ms
+ * for one to come free; NULL with TG_E_DB_DOWN when none does. */
+struct tg_db *tg_db_pool_get(struct tg_db_pool *p, int wait_ms,
+                             struct tg_err *err);
+void tg_db_pool_put(struct tg_db_pool *p, struct tg_db *db);
+
 #endif

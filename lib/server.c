@@ -85,11 +85,13 @@ tg_server_run(const char *listen, int threads, const struct tg_server_ops *ops,
         goto out;
     }
     for (i = 0; i < threads; i++) {
-        w[i] = (struct worker_arg){ops, app, ops->worker_new(app), fd};
-        if (w[i].state == NULL ||
+        w[i] = (struct worker_arg){ops, app, NULL, fd};
+        if (ops->worker_new != NULL)
+            w[i].state = ops->worker_new(app);
+        if ((ops->worker_new != NULL && w[i].state == NULL) ||
             pthread_create(&tids[i], NULL, worker_main, &w[i]) != 0) {
             rc = tg_err_set(err, TG_E_INTERNAL, "cannot start worker %d", i);
-            if (w[i].state != NULL)
+            if (w[i].state != NULL && ops->worker_free != NULL)
                 ops->worker_free(w[i].state);
             break;
         }
@@ -104,7 +106,8 @@ tg_server_run(const char *listen, int threads, const struct tg_server_ops *ops,
     shutdown(fd, SHUT_RDWR);
     for (i = 0; i < started; i++) {
         pthread_join(tids[i], NULL);
-        ops->worker_free(w[i].state);
+        if (ops->worker_free != NULL)
+            ops->worker_free(w[i].state);
     }
     if (listen[0] == '/')
         unlink(listen);

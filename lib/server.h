@@ -10,7 +10,8 @@
 #include "err.h"
 
 struct tg_server_ops {
-    /* Per-thread state (a database connection...); NULL fails the start. */
+    /* Per-thread state (a curl handle...); NULL fails the start. Both
+     * callbacks may be NULL for programs without per-thread state. */
     void *(*worker_new)(void *app);
     void (*worker_free)(void *worker);
     /* Answers one request; the loop calls FCGX_Finish_r afterwards. */

@@ -11,11 +11,34 @@
 #include "relay.h"
 #include "server.h"
 
-int
-main(int argc, char **argv)
+static enum tg_code
+start(struct relay *app, const char *path, struct tg_err *err)
 {
     static const struct tg_server_ops ops = {relay_worker_new,
                                              relay_worker_free, relay_handle};
+    enum tg_code rc;
+
+    rc = tg_conf_load(&app->conf, tg_conf_path(path), err);
+    if (rc == TG_OK)
+        rc = tg_log_open("tollgate-relay", app->conf.log_level,
+                         app->conf.log_target, err);
+    if (rc == TG_OK)
+        rc = tg_secret_load(app->conf.secret_file, &app->secret, err);
+    if (rc != TG_OK)
+        return rc;
+    app->pool =
+        tg_db_pool_new((int)app->conf.db_pool_size, app->conf.db,
+                       (int)app->conf.db_connect_timeout,
+                       (int)app->conf.statement_timeout, "tollgate-relay");
+    if (app->pool == NULL)
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    return tg_server_run(app->conf.relay_listen, (int)app->conf.threads, &ops,
+                         app, err);
+}
+
+int
+main(int argc, char **argv)
+{
     static struct relay app; /* shared by every thread, read-only */
     const char *path = NULL;
     struct tg_err err = {0};
@@ -32,15 +55,11 @@ main(int argc, char **argv)
         fprintf(stderr, "tollgate-relay: curl_global_init failed\n");
         return 2;
     }
-    if (tg_conf_load(&app.conf, tg_conf_path(path), &err) != TG_OK ||
-        tg_log_open("tollgate-relay", app.conf.log_level, app.conf.log_target,
-                    &err) != TG_OK ||
-        tg_secret_load(app.conf.secret_file, &app.secret, &err) != TG_OK ||
-        tg_server_run(app.conf.relay_listen, (int)app.conf.threads, &ops, &app,
-                      &err) != TG_OK) {
+    if (start(&app, path, &err) != TG_OK) {
         fprintf(stderr, "tollgate-relay: %s\n", err.msg);
         status = 2;
     }
+    tg_db_pool_free(app.pool);
     tg_secret_wipe(&app.secret);
     curl_global_cleanup();
     return status;

@@ -18,14 +18,16 @@
 #include "jsonerr.h"
 #include "log.h"
 #include "relay.h"
+#include "spool.h"
 #include "request.h"
 #include "ticket.h"
 #include "upstream.h"
 
 #define HEADER_MAX 8192
 
+#define DB_WAIT_MS 5000 /* for a free connection: then 503, not a hang */
+
 struct relay_worker {
-    struct tg_db *db;
     CURL *curl;
 };
 
@@ -55,10 +57,9 @@ relay_worker_new(void *app)
 
     if (w == NULL)
         return NULL;
-    w->db = tg_db_new(r->conf.db, (int)r->conf.db_connect_timeout,
-                      (int)r->conf.statement_timeout, "tollgate-relay");
+    (void)r;
     w->curl = curl_easy_init();
-    if (w->db == NULL || w->curl == NULL) {
+    if (w->curl == NULL) {
         relay_worker_free(w);
         return NULL;
     }
@@ -72,9 +73,22 @@ relay_worker_free(void *worker)
 
     if (w == NULL)
         return;
-    tg_db_free(w->db);
     curl_easy_cleanup(w->curl);
     free(w);
+}
+
+/* One statement on a pooled connection, held only for that statement. */
+static PGresult *
+db_call(struct req *r, const char *sql, int n, const char *const *params,
+        struct tg_err *err)
+{
+    struct tg_db *db = tg_db_pool_get(r->app->pool, DB_WAIT_MS, err);
+    PGresult *res = db != NULL
+                        ? tg_db_exec(db, PGRES_TUPLES_OK, sql, n, params, err)
+                        : NULL;
+
+    tg_db_pool_put(r->app->pool, db);
+    return res;
 }
 
 /* An error of our own, before anything else went to the client. */
@@ -91,22 +105,45 @@ fail(struct req *r, int status, const char *code, const char *msg)
     free(body);
 }
 
+/* After a settle went through: the database is back, so replay what an
+ * outage left in the spool. */
+static void
+replay_spool(struct req *r)
+{
+    const char *dir = r->app->conf.spool_dir;
+    struct tg_err err = {0};
+    struct tg_db *db;
+    int done = 0, left = 0;
+
+    if (!tg_spool_pending(dir))
+        return;
+    db = tg_db_pool_get(r->app->pool, DB_WAIT_MS, &err);
+    if (db != NULL && tg_spool_replay(dir, db, &done, &left, &err) != TG_OK)
+        tg_log(TG_LOG_WARN, r->q.rid, "spool replay stopped: %s", err.msg);
+    tg_db_pool_put(r->app->pool, db);
+    if (done > 0)
+        tg_log(TG_LOG_INFO, r->q.rid, "spool: replayed %d, %d left", done,
+               left);
+}
+
+/* Settles once; if the database cannot take it now, the spool keeps it. */
 static void
 settle(struct req *r, const struct outcome *o)
 {
-    char resv[24], key[24], prompt[24], compl [24], http[16], lat[16], ttfb[16];
-    const char *params[11] = {resv,
-                              key,
-                              prompt,
-                              compl,
-                              r->model[0] ? r->model : NULL,
-                              r->q.ep.name,
-                              o->status,
-                              http,
-                              lat,
-                              o->ttfb_ms >= 0 ? ttfb : NULL,
-                              r->app->conf.upstream};
-    struct tg_err err = {0};
+    char resv[24], key[24], prompt[24], completion[24], http[16], lat[16],
+        ttfb[16];
+    const char *params[TG_SPOOL_FIELDS] = {resv,
+                                           key,
+                                           prompt,
+                                           completion,
+                                           r->model[0] ? r->model : NULL,
+                                           r->q.ep.name,
+                                           o->status,
+                                           http,
+                                           lat,
+                                           o->ttfb_ms >= 0 ? ttfb : NULL,
+                                           r->app->conf.upstream};
+    struct tg_err err = {0}, serr = {0};
     PGresult *res;
 
     if (!r->claimed)
@@ -114,18 +151,21 @@ settle(struct req *r, const struct outcome *o)
     snprintf(resv, sizeof(resv), "%" PRId64, r->ticket.reservation_id);
     snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
     snprintf(prompt, sizeof(prompt), "%" PRId64, o->prompt);
-    snprintf(compl, sizeof(compl ), "%" PRId64, o->completion);
+    snprintf(completion, sizeof(completion), "%" PRId64, o->completion);
     snprintf(http, sizeof(http), "%d", o->http);
     snprintf(lat, sizeof(lat), "%ld", tg_request_ms(&r->q));
     snprintf(ttfb, sizeof(ttfb), "%" PRId64, o->ttfb_ms);
-    res = tg_db_exec(r->w->db, PGRES_TUPLES_OK,
-                     "SELECT tg_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                     "$10, $11)",
-                     11, params, &err);
-    if (res == NULL)
+    res = db_call(r, TG_SETTLE_SQL, TG_SPOOL_FIELDS, params, &err);
+    if (res != NULL)
+        replay_spool(r);
+    else if (tg_spool_append(r->app->conf.spool_dir, params, &serr) == TG_OK)
+        tg_log(TG_LOG_WARN, r->q.rid, "settle of reservation %s spooled (%s)",
+               resv, err.msg);
+    else
         tg_log(TG_LOG_ERROR, r->q.rid,
-               "settle of reservation %s failed, %s+%s tokens unrecorded: %s",
-               resv, prompt, compl, err.msg);
+               "settle of reservation %s LOST: key %s, %s+%s tokens, %s; "
+               "spool: %s",
+               resv, key, prompt, completion, err.msg, serr.msg);
     PQclear(res);
     tg_log(TG_LOG_INFO, r->q.rid,
            "key=%" PRId64 " %s %s status=%d outcome=%s model=%s in=%" PRId64
@@ -169,8 +209,7 @@ claim(struct req *r)
     snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
     snprintf(ttl, sizeof(ttl), "%" PRId64, r->app->conf.reservation_ttl);
     res =
-        tg_db_exec(r->w->db, PGRES_TUPLES_OK,
-                   "SELECT tokens FROM tg_claim($1, $2, $3)", 3, params, &err);
+        db_call(r, "SELECT tokens FROM tg_claim($1, $2, $3)", 3, params, &err);
     if (res == NULL) {
         refuse(r, 503, "service_unavailable",
                "Service temporarily unavailable: the quota database cannot "
@@ -220,8 +259,7 @@ topup(struct req *r, int64_t want)
     snprintf(resv, sizeof(resv), "%" PRId64, r->ticket.reservation_id);
     snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
     snprintf(w, sizeof(w), "%" PRId64, want);
-    res = tg_db_exec(r->w->db, PGRES_TUPLES_OK, "SELECT tg_topup($1, $2, $3)",
-                     3, params, &err);
+    res = db_call(r, "SELECT tg_topup($1, $2, $3)", 3, params, &err);
     if (res != NULL && PQntuples(res) == 1)
         got = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     else
@@ -418,6 +456,21 @@ charge(struct req *r, const struct relay_xfer *x, int64_t estimate,
     }
 }
 
+/* Keeps the reservation from expiring under a stream that still flows. */
+static void
+extend(void *arg)
+{
+    struct req *r = arg;
+    char resv[24], key[24], ttl[24];
+    const char *params[3] = {resv, key, ttl};
+    struct tg_err err = {0};
+
+    snprintf(resv, sizeof(resv), "%" PRId64, r->ticket.reservation_id);
+    snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
+    snprintf(ttl, sizeof(ttl), "%" PRId64, r->app->conf.reservation_ttl);
+    PQclear(db_call(r, "SELECT tg_extend($1, $2, $3)", 3, params, &err));
+}
+
 static void
 forward(struct req *r, const char *body, size_t len, bool json_body,
         bool strip_usage, int64_t estimate)
@@ -434,6 +487,9 @@ forward(struct req *r, const char *body, size_t len, bool json_body,
     x.strip_usage = strip_usage;
     x.connect_timeout = (long)r->app->conf.connect_timeout;
     x.idle_timeout = (long)r->app->conf.upstream_timeout;
+    x.tick = extend;
+    x.tick_arg = r;
+    x.tick_every = (long)r->app->conf.reservation_ttl / 3;
     tg_buf_init(&url, 8192);
     headers = build_headers(r, json_body, &ok);
     if (!build_url(r, &url) || !ok) {

@@ -6,15 +6,17 @@
 #include <fcgiapp.h>
 
 #include "conf.h"
+#include "db.h"
 #include "secret.h"
 
 struct relay {
     struct tg_conf conf;
     struct tg_secret secret;
+    struct tg_db_pool *pool; /* shared by the threads */
 };
 
-/* The tg_server_ops callbacks; worker state holds the thread's database
- * connection and its curl handle (kept for connection reuse). */
+/* The tg_server_ops callbacks; worker state is the thread's curl handle,
+ * kept so connections to the upstream are reused. */
 void *relay_worker_new(void *app);
 void relay_worker_free(void *worker);
 void relay_handle(void *app, void *worker, FCGX_Request *req);

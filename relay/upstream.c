@@ -94,7 +94,8 @@ struct cb {
     CURL *curl;
     int64_t t0;
     int64_t last_data; /* when the upstream last sent something */
-    bool silent;       /* it stayed silent past idle_timeout */
+    int64_t last_tick;
+    bool silent; /* it stayed silent past idle_timeout */
 };
 
 static size_t
@@ -127,6 +128,11 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
      * window and fires several windows late. */
     if (now_ms() - c->last_data > c->x->idle_timeout * 1000)
         c->silent = true;
+    if (c->x->tick != NULL &&
+        now_ms() - c->last_tick >= c->x->tick_every * 1000) {
+        c->last_tick = now_ms();
+        c->x->tick(c->x->tick_arg);
+    }
     return c->x->client_gone || c->silent ? 1 : 0;
 }
 
@@ -165,7 +171,7 @@ relay_upstream_run(CURL *curl, const char *method, const char *url,
                    struct relay_xfer *x, struct tg_err *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct cb c = {x, curl, now_ms(), now_ms(), false};
+    struct cb c = {x, curl, now_ms(), now_ms(), now_ms(), false};
     CURLcode cc;
 
     x->ttfb_ms = -1;

@@ -18,6 +18,11 @@ struct relay_xfer {
     bool strip_usage;     /* hide the usage chunk we asked for (SSE) */
     long connect_timeout; /* seconds */
     long idle_timeout;    /* seconds without upstream data */
+    /* Called about every tick_every seconds while the transfer runs (the
+     * relay keeps its reservation alive); may be NULL. */
+    void (*tick)(void *arg);
+    void *tick_arg;
+    long tick_every;
     /* filled by the transfer */
     long status; /* the upstream's HTTP status, 0 if none */
     char content_type[128];

@@ -328,7 +328,8 @@ class Stack:
 
         settings = {"upstream": self.upstream or "http://127.0.0.1:9",
                     "authz_listen": self.authz_addr, "relay_listen": self.relay_sock,
-                    "threads": "16", "log_level": "info", "time_zone": "UTC"}
+                    "threads": "16", "log_level": "info", "time_zone": "UTC",
+                    "spool_dir": str(self.dir / "spool")}
         settings.update(self.extra_conf)
         self.settings = settings
         self.tg = Tollgate(self.dir, self.db, **settings)
