@@ -46,7 +46,7 @@ open_listener(const char *listen, int *fd, struct tg_err *err)
                           "listen '%s' would bind every interface; give "
                           "127.0.0.1:PORT or a socket path",
                           listen);
-    *fd = FCGX_OpenSocket(listen, 128);
+    *fd = FCGX_OpenSocket(listen, 1024); /* bursts queue, not fail */
     if (*fd < 0)
         return tg_err_set(err, TG_E_CONFIG, "cannot listen on %s: %s", listen,
                           strerror(errno));
