@@ -3,6 +3,7 @@ PostgreSQL stopped with `pg_ctl stop -m immediate` and started again, the
 upstream killed mid-stream. After each, the books balance
 (tests/invariants.sql) and the next request works without restarting
 anything but what was killed."""
+import contextlib
 import json
 import os
 import shlex
@@ -129,18 +130,21 @@ def test_upstream_killed_mid_stream_charges_what_was_relayed(stack):
     works(stack, auth)
 
 
-def pg_stop():
+@contextlib.contextmanager
+def database_down():
+    """PostgreSQL crashed (`pg_ctl stop -m immediate`) for the block's
+    duration, then started again with the options it had."""
     opts = open(os.path.join(PGDATA, "postmaster.opts")).read().strip()
     argv = shlex.split(opts)[1:]
     i = argv.index("-D")
     del argv[i:i + 2]
     run_pg(["pg_ctl", "-D", PGDATA, "-m", "immediate", "-w", "stop"])
-    return " ".join(shlex.quote(a) for a in argv)
-
-
-def pg_start(opts):
-    run_pg(["pg_ctl", "-D", PGDATA, "-w", "-t", "60", "-l", os.path.join(PGDATA, "postgres.log"),
-            "-o", opts, "start"])
+    try:
+        yield
+    finally:
+        run_pg(["pg_ctl", "-D", PGDATA, "-w", "-t", "60", "-l",
+                os.path.join(PGDATA, "postgres.log"), "-o",
+                " ".join(shlex.quote(a) for a in argv), "start"])
 
 
 def run_pg(argv):
@@ -154,15 +158,12 @@ def test_database_down_fails_closed_and_recovers_without_restarts(stack):
     name, auth = new_key(stack, "--tokens-day", "100000")
     works(stack, auth)
     before = len(stack.fake_requests())
-    opts = pg_stop()
-    try:
+    with database_down():
         r = stack.http("POST", "/api/chat", CHAT, auth, timeout=30)
         assert r.status == 503, r
         assert r.headers.get("retry-after") == "5"
         assert len(stack.fake_requests()) == before  # fail closed, never open
         assert stack.tg.run("check").returncode == 2
-    finally:
-        pg_start(opts)
     works(stack, auth)
     assert show(stack, name)["requests_today"] == 2
 
@@ -172,8 +173,7 @@ def test_settlement_during_an_outage_is_spooled_and_replayed(stack):
     s = stack.stream("POST", "/api/chat", SLOW, auth)
     lines = s.lines()
     next(lines)
-    opts = pg_stop()
-    try:
+    with database_down():
         rest = list(lines)  # the stream finishes: the upstream does not care
         s.close()
         assert b'"done":true' in rest[-1][1]  # (arrival time, line)
@@ -181,8 +181,6 @@ def test_settlement_during_an_outage_is_spooled_and_replayed(stack):
         wait_for(lambda: spool.exists() and spool.read_text().count("\n") == 1,
                  what="the spooled settlement")
         assert "sk-" not in spool.read_text()
-    finally:
-        pg_start(opts)
     check = stack.tg.run("check")
     assert check.returncode == 2 and "1 settlement(s) waiting" in check.stdout
     out = stack.tg.ok("sweep").stdout
