@@ -87,6 +87,16 @@ class Tollgate:
         return r
 
 
+# The web servers tollgate is tested behind; a module-scoped fixture over
+# them runs a whole end-to-end module once per server (ids name each).
+WEB_SERVERS = ["apache", "lighttpd", "caddy", "nginx"]
+
+
+@pytest.fixture(scope="module", params=WEB_SERVERS)
+def web(request):
+    return request.param
+
+
 @pytest.fixture
 def tg(tmp_path, database):
     t = Tollgate(tmp_path, database)
