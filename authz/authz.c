@@ -72,7 +72,9 @@ reason(int status)
  * carry the real status and the body (one JSON line: json_dumps compact has
  * no newline) in headers, which the error_page location of
  * examples/nginx/tollgate.conf turns back into the answer the other servers
- * pass through as it is. */
+ * pass through as it is. nginx reads all headers into one buffer
+ * (fastcgi_buffer_size, 4 KiB by default); ours stay under 1 KiB, as our
+ * messages are bounded (msg[256] at most, the path cut at 100 bytes). */
 static void
 nginx_denial(struct req *r, int status, const char *body)
 {
