@@ -22,6 +22,7 @@
 struct req {
     struct tg_request q;
     bool authorizer; /* FastCGI AUTHORIZER role (Apache, lighttpd) */
+    bool nginx;      /* behind nginx auth_request: see deny() */
     char mask[TG_KEY_MASK_MAX];
 };
 
@@ -51,6 +52,24 @@ reason(int status)
     }
 }
 
+/* nginx's auth_request passes only 401 and 403 on (anything else becomes
+ * its own 500) and drops the body, so behind nginx we answer 401 or 403 and
+ * carry the real status and the body (one JSON line: json_dumps compact has
+ * no newline) in headers, which the error_page location of
+ * examples/nginx/tollgate.conf turns back into the answer the other servers
+ * pass through as it is. nginx reads all headers into one buffer
+ * (fastcgi_buffer_size, 4 KiB by default); ours stay under 1 KiB, as our
+ * messages are bounded (msg[256] at most, the path cut at 100 bytes). */
+static void
+nginx_denial(struct req *r, int status, const char *body)
+{
+    FCGX_FPrintF(r->q.fcgi->out,
+                 "Status: %d %s\r\nX-Tollgate-Status: %d\r\n"
+                 "X-Tollgate-Body: %s\r\n",
+                 status == 401 ? 401 : 403, reason(status == 401 ? 401 : 403),
+                 status, body);
+}
+
 /* `Status:` comes first: lighttpd drops headers printed before it. */
 static void
 deny(struct req *r, int status, const char *type, const char *code,
@@ -59,8 +78,11 @@ deny(struct req *r, int status, const char *type, const char *code,
     FCGX_Stream *out = r->q.fcgi->out;
     char *body = tg_jsonerr_body(r->q.ep.family, status, type, code, msg);
 
-    FCGX_FPrintF(out, "Status: %d %s\r\nContent-Type: application/json\r\n",
-                 status, reason(status));
+    if (r->nginx)
+        nginx_denial(r, status, body != NULL ? body : "{\"error\":\"error\"}");
+    else
+        FCGX_FPrintF(out, "Status: %d %s\r\n", status, reason(status));
+    FCGX_PutS("Content-Type: application/json\r\n", out);
     if (status == 401)
         FCGX_PutS("WWW-Authenticate: Bearer\r\n", out);
     if (v != NULL && v->retry_after != NULL)
@@ -223,20 +245,30 @@ reserve(struct authz *az, struct req *r, const char *hash)
     PQclear(res);
 }
 
-/* Caddy and nginx call us as a responder on a sub-request: the original
- * method and URI arrive in headers. */
+/* Caddy and nginx call us as a responder on a sub-request. Both give the
+ * original URI as REQUEST_URI, which is what we trust: the X-Forwarded-Uri
+ * and X-Original-URI headers are read only when it is missing, since a
+ * client can send them too (nginx passes them on; Caddy's FastCGI transport
+ * lets a client's X_Forwarded_Uri collide with its own). Caddy rewrites the
+ * method to GET and passes the original in X-Forwarded-Method; the method
+ * is only logged, never decides anything. TOLLGATE_NGINX is a parameter
+ * only the nginx example sets (a client header always becomes HTTP_*). */
 static void
 read_request(struct req *r, FCGX_Request *fcgi)
 {
     const char *role = FCGX_GetParam("FCGI_ROLE", fcgi->envp);
+    const char *ngx = FCGX_GetParam("TOLLGATE_NGINX", fcgi->envp);
     const char *method = NULL, *uri = NULL;
 
     r->authorizer = role != NULL && strcmp(role, "AUTHORIZER") == 0;
-    if (!r->authorizer) {
+    r->nginx = !r->authorizer && ngx != NULL && strcmp(ngx, "1") == 0;
+    if (!r->authorizer && !r->nginx) {
         method = FCGX_GetParam("HTTP_X_FORWARDED_METHOD", fcgi->envp);
-        uri = FCGX_GetParam("HTTP_X_FORWARDED_URI", fcgi->envp);
-        if (uri == NULL)
-            uri = FCGX_GetParam("HTTP_X_ORIGINAL_URI", fcgi->envp);
+        if (FCGX_GetParam("REQUEST_URI", fcgi->envp) == NULL) {
+            uri = FCGX_GetParam("HTTP_X_FORWARDED_URI", fcgi->envp);
+            if (uri == NULL)
+                uri = FCGX_GetParam("HTTP_X_ORIGINAL_URI", fcgi->envp);
+        }
     }
     tg_request_begin(&r->q, fcgi, method, uri);
 }

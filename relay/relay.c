@@ -345,8 +345,11 @@ drop_header(const char *name)
                                        "COOKIE"};
     size_t i;
 
+    /* VARIABLE_: what an authorizer's Variable- headers would look like,
+     * sent by a client. */
     if (strncmp(name, "X_TOLLGATE", 10) == 0 ||
         strncmp(name, "TOLLGATE", 8) == 0 ||
+        strncmp(name, "VARIABLE_", 9) == 0 ||
         strncmp(name, "X_FORWARDED", 11) == 0)
         return true;
     for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)

@@ -1,6 +1,7 @@
 """Shared fixtures: the throw-away PostgreSQL that script/test started, a
 fresh database per test, and a runner for the `tollgate` CLI."""
 import os
+import re
 import subprocess
 import uuid
 
@@ -87,6 +88,16 @@ class Tollgate:
         return r
 
 
+# The web servers tollgate is tested behind; a module-scoped fixture over
+# them runs a whole end-to-end module once per server (ids name each).
+WEB_SERVERS = ["apache", "lighttpd", "caddy", "nginx"]
+
+
+@pytest.fixture(scope="module", params=WEB_SERVERS)
+def web(request):
+    return request.param
+
+
 @pytest.fixture
 def tg(tmp_path, database):
     t = Tollgate(tmp_path, database)
@@ -114,3 +125,19 @@ def pytest_runtest_makereport(item, call):
                 rep.sections.append((f"tollgate stack '{n}' logs", s.report(marks.get(n))))
             except OSError as e:
                 rep.sections.append((f"tollgate stack '{n}' logs", f"unreadable: {e}"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line naming each web server with how its tests went (just above
+    pytest's own summary line)."""
+    counts = {w: {} for w in WEB_SERVERS}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for rep in terminalreporter.stats.get(outcome, []):
+            m = re.search(r"\[(.*)\]$", getattr(rep, "nodeid", ""))
+            found = [w for w in WEB_SERVERS if m and w in m.group(1).split("-")]
+            if found:
+                c = counts[found[0]]
+                c[outcome] = c.get(outcome, 0) + 1
+    if any(counts.values()):
+        terminalreporter.write_line("end to end, per web server: " + "; ".join(
+            f"{w} " + ", ".join(f"{n} {o}" for o, n in c.items()) for w, c in counts.items() if c))

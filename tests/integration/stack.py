@@ -1,22 +1,23 @@
 """A throw-away tollgate stack for a test module (standard library only):
-tests/fake-ollama as the upstream, tollgate-authz, tollgate-relay, and Apache
-configured from the real examples/apache files, all on 127.0.0.1 free ports,
-with config, sockets and logs in one directory under $TG_TMP.
+tests/fake-ollama as the upstream, tollgate-authz, tollgate-relay, and a web
+server (Apache, lighttpd, Caddy or nginx) configured from the real
+examples/<server> files, all on 127.0.0.1 free ports, with config, sockets
+and logs in one directory under $TG_TMP.
 
-    stack = Stack(database, conf={"max_body_bytes": "65536"})
+    stack = Stack(database, web="nginx", conf={"max_body_bytes": "65536"})
     stack.start()          # StackError with the logs if anything fails
     stack.tg.ok("key", "create", "--name", "k")  # the CLI, same config
     stack.http("POST", "/api/chat", body, headers)
     stack.stop()           # SIGTERM each process by PID (SIGKILL after 10 s)
 
-Apache's httpd.conf is written by tg_apache_render in script/apache.sh, the
-renderer script/server uses too."""
+The web server's configuration is written by tg_web_render in script/web.sh,
+the renderer script/server uses too. More front ends on the same programs:
+stack.add_web("caddy") returns its port."""
 import http.client
 import json
 import os
 import pathlib
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ from conftest import BUILD, TOP, Tollgate
 FAKE = os.path.join(TOP, "tests", "fake-ollama", "fake-ollama")
 AUTHZ = os.path.join(BUILD, "authz", "tollgate-authz")
 RELAY = os.path.join(BUILD, "relay", "tollgate-relay")
-APACHE = os.environ.get("TG_APACHE_BIN", "apache2")
+WEB_SERVERS = ("apache", "lighttpd", "caddy", "nginx")
 START_TIMEOUT = 20
 
 
@@ -174,23 +175,24 @@ class RawStream:
 
 
 class Stack:
-    def __init__(self, db, *, fake=True, upstream=None, conf=None, name="stack"):
+    def __init__(self, db, *, web="apache", fake=True, upstream=None, conf=None, name="stack"):
         base = os.environ.get("TG_TMP") or tempfile.gettempdir()
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}.", dir=base))
-        # Apache's workers run as nobody when we are root: they must reach the
-        # relay socket below this directory.
+        # The web server's workers run as nobody when we are root: they must
+        # reach the relay socket below this directory.
         self.dir.chmod(0o755)
         self.db = db
         self.name = name
         self.with_fake = fake
         self.upstream = upstream
         self.extra_conf = dict(conf or {})
+        self.web = web
         self.port = free_port()
+        self.ports = {web: self.port}   # every front end started, by server
         self.authz_port = free_port()
         self.authz_addr = f"127.0.0.1:{self.authz_port}"
         self.run_dir = self.dir / "run"
         self.relay_sock = str(self.run_dir / "relay.sock")
-        self.apache_dir = self.dir / "apache"
         self.fake_port = None
         self.fake_record = self.dir / "fake-requests.jsonl"
         self.procs = {}   # name -> Popen, in start order
@@ -204,9 +206,11 @@ class Stack:
                  "fake-ollama record": self.fake_record,
                  "tollgate-authz": self.dir / "authz.log",
                  "tollgate-relay": self.dir / "relay.log",
-                 "apache (stderr)": self.dir / "apache.out",
-                 "apache error.log": self.apache_dir / "error.log",
-                 "apache access.log": self.apache_dir / "access.log"}
+                 }
+        for web in self.ports:
+            names[f"{web} (stderr)"] = self.dir / f"{web}.out"
+            names[f"{web} error.log"] = self.dir / web / "error.log"
+            names[f"{web} access.log"] = self.dir / web / "access.log"
         return {k: v for k, v in names.items() if v.exists()}
 
     def log_text(self):
@@ -218,7 +222,8 @@ class Stack:
 
     def report(self, since=None, max_lines=80):
         """What each log gained since mark() (or its tail), for failure reports."""
-        out = [f"stack {self.name} in {self.dir} (apache 127.0.0.1:{self.port}, "
+        fronts = ", ".join(f"{w} 127.0.0.1:{p}" for w, p in self.ports.items())
+        out = [f"stack {self.name} in {self.dir} ({fronts}, "
                f"authz {self.authz_addr}, relay {self.relay_sock}, fake {self.fake_port})"]
         for name, p in self.log_files().items():
             with open(p, "rb") as f:
@@ -310,8 +315,6 @@ class Stack:
         if missing:
             raise StackError("not built: " + ", ".join(missing) +
                              f" (TG_BUILD_DIR={BUILD}; script/test builds them)")
-        if not shutil.which(APACHE):
-            raise StackError(f"{APACHE} not found: script/bootstrap installs apache2")
         self.run_dir.mkdir(mode=0o755)
         self.run_dir.chmod(0o755)
 
@@ -338,15 +341,38 @@ class Stack:
         self.start_program("tollgate-authz")
         self.start_program("tollgate-relay")
 
+        self._start_web(self.web, self.port)
+
+    def _start_web(self, web, port):
+        if web not in WEB_SERVERS:
+            raise ValueError(web)
+        web_sh = os.path.join(TOP, "script", "web.sh")
+        env = dict(os.environ, TOP=TOP)
+        have = subprocess.run(["sh", "-c", '. "$1" && command -v "$(tg_web_bin "$2")"', "sh", web_sh, web],
+                              env=env, capture_output=True, text=True)
+        if have.returncode != 0:
+            raise StackError(f"{web} not found: script/bootstrap installs it\n{have.stderr}")
+        wdir = self.dir / web
         render = subprocess.run(
-            ["sh", "-c", '. "$TOP/script/apache.sh" && tg_apache_render "$@" && tg_apache_check "$1"', "sh",
-             str(self.apache_dir), str(self.port), self.authz_addr, self.relay_sock],
-            env=dict(os.environ, TOP=TOP, TG_APACHE_BIN=APACHE), capture_output=True, text=True)
+            ["sh", "-c", '. "$0" && tg_web_render "$@" && tg_web_check "$1" "$2"', web_sh,
+             web, str(wdir), str(port), self.authz_addr, self.relay_sock],
+            env=env, capture_output=True, text=True)
         if render.returncode != 0:
-            raise StackError(f"apache configuration refused:\n{render.stdout}{render.stderr}")
-        self._spawn("apache", [APACHE, "-f", str(self.apache_dir / "httpd.conf"), "-DFOREGROUND"],
-                    self.dir / "apache.out")
-        self._wait("apache", lambda: self._accepts(self.port), f"listener on 127.0.0.1:{self.port}")
+            raise StackError(f"{web} configuration refused:\n{render.stdout}{render.stderr}")
+        self._spawn(web, ["sh", "-c", '. "$0" && tg_web_exec "$@"', web_sh, web, str(wdir)],
+                    self.dir / f"{web}.out", env=env)
+        self._wait(web, lambda: self._accepts(port), f"listener on 127.0.0.1:{port}")
+
+    def add_web(self, web):
+        """Starts another front end on the same programs; returns its port."""
+        port = free_port()
+        self.ports[web] = port
+        try:
+            self._start_web(web, port)
+        except BaseException:
+            self.stop_process(web)
+            raise
+        return port
 
     def stop_process(self, name, timeout=10):
         """SIGTERM by PID, SIGKILL after timeout; returns the exit status."""
@@ -368,14 +394,14 @@ class Stack:
         return p.returncode
 
     def stop(self):
-        for name in ["apache", "tollgate-relay", "tollgate-authz", "fake-ollama"]:
+        for name in [*self.ports, "tollgate-relay", "tollgate-authz", "fake-ollama"]:
             self.stop_process(name)
         return self.exit_codes
 
     # ---- talking to it -----------------------------------------------------
 
     def http(self, method, path, body=None, headers=None, port=None, timeout=60):
-        """One request through Apache (or to `port`); the whole response."""
+        """One request through the web server (or to `port`); the whole response."""
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
         elif isinstance(body, str):
@@ -392,8 +418,8 @@ class Stack:
         finally:
             c.close()
 
-    def stream(self, method, path, body=None, headers=None, timeout=30):
-        return RawStream(self.port, method, path, body, headers, timeout)
+    def stream(self, method, path, body=None, headers=None, timeout=30, port=None):
+        return RawStream(port or self.port, method, path, body, headers, timeout)
 
     def fake_requests(self):
         """What fake-ollama received so far (its /_fake/requests)."""

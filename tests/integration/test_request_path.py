@@ -1,5 +1,7 @@
-"""The request path end to end (issue 4): a client with a key, a real Apache
-configured from examples/apache, tollgate-authz, tollgate-relay, a real
+"""The request path end to end (issues 4 and 7): a client with a key, a real
+web server configured from examples/<server> (the whole module runs once
+under each of Apache, lighttpd, Caddy and nginx: the `web` fixture),
+tollgate-authz, tollgate-relay, a real
 PostgreSQL, and tests/fake-ollama as Ollama, whose token counts are
 deterministic (prompt = 10 + utf-8 bytes // 4, 8 completion tokens unless
 asked otherwise), so every charge is asserted exactly.
@@ -45,9 +47,9 @@ def db():
 
 
 @pytest.fixture(scope="module")
-def stack(db):
-    s = Stack(db, conf={"time_zone": TIME_ZONE, "max_body_bytes": str(MAX_BODY), "threads": "32"},
-              name="request-path")
+def stack(db, web):
+    s = Stack(db, web=web, conf={"time_zone": TIME_ZONE, "max_body_bytes": str(MAX_BODY), "threads": "32"},
+              name=f"request-path-{web}")
     STACKS.append(s)
     s.start()
     yield s
@@ -793,15 +795,15 @@ def test_body_over_max_body_bytes_gets_413(stack, family, chunked):
 # ---- upstream down or silent: a second stack ------------------------------------
 
 @pytest.fixture(scope="module")
-def down(db):
+def down(db, web):
     """A stack whose upstream accepts connections but never answers (a
     listening socket nobody serves); closing it makes the port refuse."""
     hole = socket.socket()
     hole.bind(("127.0.0.1", 0))
     hole.listen(64)
-    s = Stack(db, fake=False, upstream="http://127.0.0.1:%d" % hole.getsockname()[1],
+    s = Stack(db, web=web, fake=False, upstream="http://127.0.0.1:%d" % hole.getsockname()[1],
               conf={"upstream_timeout": "2", "connect_timeout": "2", "time_zone": TIME_ZONE},
-              name="upstream-down")
+              name=f"upstream-down-{web}")
     s.hole = hole
     STACKS.append(s)
     try:
@@ -860,8 +862,21 @@ def test_database_unreachable_fails_closed_with_503(down, family):
         dead.close()
 
 
+# What each server answers itself when the authorizer or the relay is down:
+# all fail closed (web-servers.md §0). The Apache, Caddy and nginx examples make
+# these JSON in the family's shape; lighttpd sends its own page.
+DOWN_STATUS = {"apache": {"authz": 500, "relay": 503}, "lighttpd": {"authz": 503, "relay": 503},
+               "caddy": {"authz": 502, "relay": 502}, "nginx": {"authz": 500, "relay": 502}}
+
+
+def assert_gateway_error(stack, r, path, which):
+    status = DOWN_STATUS[stack.web][which]
+    if stack.web != "lighttpd":
+        assert_family_error(r, path, status)
+    assert r.status == status, r
+
+
 def test_relay_down_fails_closed(down):
-    """Apache's own errors under the snippet are JSON in the family's shape."""
     _, key = new_key(down)
     down.stop_process("tollgate-relay")
     if os.path.exists(down.relay_sock):   # a socket left behind: connections refused
@@ -869,7 +884,7 @@ def test_relay_down_fails_closed(down):
     try:
         for path, body in FAMILIES.values():
             r = down.http("POST", path, body, bearer(key))
-            assert_family_error(r, path, 503)
+            assert_gateway_error(down, r, path, "relay")
             no_ticket_leak(r)
     finally:
         down.start_program("tollgate-relay")
@@ -881,7 +896,7 @@ def test_authorizer_down_fails_closed(down):
     try:
         for path, body in FAMILIES.values():
             r = down.http("POST", path, body, bearer(key))
-            assert_family_error(r, path, 500)
+            assert_gateway_error(down, r, path, "authz")
     finally:
         down.start_program("tollgate-authz")
 
@@ -899,7 +914,7 @@ def test_logs_hold_no_key_and_no_ticket(stack):
 
 
 def test_programs_exit_cleanly_on_sigterm(stack):
-    codes = {n: stack.stop_process(n) for n in ("apache", "tollgate-relay", "tollgate-authz")}
+    codes = {n: stack.stop_process(n) for n in (stack.web, "tollgate-relay", "tollgate-authz")}
     assert codes["tollgate-relay"] == 0 and codes["tollgate-authz"] == 0, codes
     text = stack.log_text()
     for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
