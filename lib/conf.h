@@ -22,6 +22,9 @@ struct tg_conf {
     char upstream[TG_CONF_STR_MAX];     /* Ollama base URL */
     char authz_listen[TG_CONF_STR_MAX]; /* host:port or unix socket path */
     char relay_listen[TG_CONF_STR_MAX];
+    char trust_remote_user[4];                 /* yes: the web server logs in */
+    char admin_password_file[TG_CONF_STR_MAX]; /* PBKDF2 hash of it */
+    char master_key_file[TG_CONF_STR_MAX];     /* Bearer for the admin API */
     int64_t threads;            /* FastCGI worker threads per program */
     int64_t reservation_tokens; /* default R per request */
     int64_t reservation_ttl;    /* seconds an unclaimed reservation lives */
@@ -30,6 +33,7 @@ struct tg_conf {
     int64_t connect_timeout;    /* seconds to connect to the upstream */
     int64_t db_connect_timeout; /* seconds to connect to PostgreSQL */
     int64_t statement_timeout;  /* milliseconds per SQL statement */
+    int64_t admin_session_ttl;  /* seconds an admin login lasts */
 };
 
 /* Fills every field with its default. */

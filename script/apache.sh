@@ -12,6 +12,8 @@ TG_APACHE_MODULES=${TG_APACHE_MODULES:-/usr/lib/apache2/modules}
 # DIR, Defines TOLLGATE_AUTHZ=AUTHZ (host:port) and TOLLGATE_RELAY=RELAY_SOCK,
 # and includes examples/apache/modules.conf at server level and
 # examples/apache/tollgate.conf inside a <VirtualHost>, as an admin would.
+# With TG_ADMIN_CGI (the CGI's path) and TG_ADMIN_CONFIG (tollgate.conf)
+# set, the admin pages are served at /admin too.
 # Run it with `$TG_APACHE_BIN -f DIR/httpd.conf -DFOREGROUND`; stop it with
 # SIGTERM. As root, the workers run as nobody:nogroup, who must be able to
 # reach RELAY_SOCK.
@@ -51,6 +53,9 @@ CustomLog "$_dir/access.log" tollgate
 
 Define TOLLGATE_AUTHZ $_authz
 Define TOLLGATE_RELAY $_relay
+${TG_ADMIN_CGI:+Define TOLLGATE_ADMIN_CGI $TG_ADMIN_CGI}
+${TG_ADMIN_CGI:+Define TOLLGATE_ADMIN_STATIC $TOP/admin-cgi/static}
+${TG_ADMIN_CGI:+Define TOLLGATE_CONFIG $TG_ADMIN_CONFIG}
 Include "$TOP/examples/apache/modules.conf"
 
 <VirtualHost 127.0.0.1:$_port>

@@ -28,6 +28,7 @@ from conftest import BUILD, TOP, Tollgate
 FAKE = os.path.join(TOP, "tests", "fake-ollama", "fake-ollama")
 AUTHZ = os.path.join(BUILD, "authz", "tollgate-authz")
 RELAY = os.path.join(BUILD, "relay", "tollgate-relay")
+ADMIN_CGI = os.path.join(BUILD, "admin-cgi", "tollgate-admin.cgi")
 APACHE = os.environ.get("TG_APACHE_BIN", "apache2")
 START_TIMEOUT = 20
 
@@ -174,7 +175,7 @@ class RawStream:
 
 
 class Stack:
-    def __init__(self, db, *, fake=True, upstream=None, conf=None, name="stack"):
+    def __init__(self, db, *, fake=True, upstream=None, conf=None, name="stack", admin=False):
         base = os.environ.get("TG_TMP") or tempfile.gettempdir()
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}.", dir=base))
         # Apache's workers run as nobody when we are root: they must reach the
@@ -196,6 +197,7 @@ class Stack:
         self.procs = {}   # name -> Popen, in start order
         self.exit_codes = {}
         self.tg = None
+        self.admin = admin  # also serve tollgate-admin.cgi at /admin
 
     # ---- logs --------------------------------------------------------------
 
@@ -337,15 +339,31 @@ class Stack:
         self.start_program("tollgate-authz")
         self.start_program("tollgate-relay")
 
+        render_env = dict(os.environ, TOP=TOP, TG_APACHE_BIN=APACHE)
+        if self.admin:
+            render_env.update(TG_ADMIN_CGI=ADMIN_CGI, TG_ADMIN_CONFIG=str(self.tg.conf))
+            self._admin_files_for_apache()
         render = subprocess.run(
             ["sh", "-c", '. "$TOP/script/apache.sh" && tg_apache_render "$@" && tg_apache_check "$1"', "sh",
              str(self.apache_dir), str(self.port), self.authz_addr, self.relay_sock],
-            env=dict(os.environ, TOP=TOP, TG_APACHE_BIN=APACHE), capture_output=True, text=True)
+            env=render_env, capture_output=True, text=True)
         if render.returncode != 0:
             raise StackError(f"apache configuration refused:\n{render.stdout}{render.stderr}")
         self._spawn("apache", [APACHE, "-f", str(self.apache_dir / "httpd.conf"), "-DFOREGROUND"],
                     self.dir / "apache.out")
         self._wait("apache", lambda: self._accepts(self.port), f"listener on 127.0.0.1:{self.port}")
+
+    def _admin_files_for_apache(self):
+        """As root, Apache runs the CGI as nobody: it must read the secret
+        and the admin credential files (mode 600 stays: owner nobody)."""
+        if os.getuid() != 0:
+            return
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        for key in ("secret_file", "admin_password_file", "master_key_file"):
+            path = key == "secret_file" and str(self.tg.secret) or self.settings.get(key)
+            if path and os.path.exists(path):
+                os.chown(path, nobody.pw_uid, nobody.pw_gid)
 
     def stop_process(self, name, timeout=10):
         """SIGTERM by PID, SIGKILL after timeout; returns the exit status."""
