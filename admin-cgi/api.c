@@ -268,25 +268,31 @@ settings_route(struct admin *a)
         json_object_foreach(doc, k, v)
         {
             const char *params[3] = {k, json_string_value(v), a->actor};
+            PGresult *res;
 
-            if (params[1] == NULL ||
-                tg_db_command(
-                    a->db,
-                    "WITH b AS (SELECT value FROM settings WHERE name = $1), "
-                    "u AS (UPDATE settings SET value = $2, updated_at = now() "
-                    "WHERE name = $1 RETURNING name), a AS (INSERT INTO "
-                    "admin_audit (actor, action, target, detail) SELECT $3, "
-                    "'setting.update', u.name, jsonb_build_object('before', "
-                    "(SELECT value FROM b), 'after', $2::text) FROM u) "
-                    "SELECT 1",
-                    3, params, &err) != TG_OK) {
+            if (params[1] == NULL || !admin_setting_valid(k, params[1])) {
                 json_decref(doc);
-                if (params[1] == NULL)
-                    tg_err_set(&err, TG_E_USAGE,
-                               "settings are strings ('%.64s')", k);
+                admin_json_error(a, 400,
+                                 "unknown setting or invalid value (settings "
+                                 "are strings)");
+                return;
+            }
+            res = tg_db_exec(
+                a->db, PGRES_TUPLES_OK,
+                "WITH b AS (SELECT value FROM settings WHERE name = $1), u AS "
+                "(UPDATE settings SET value = $2, updated_at = now() WHERE "
+                "name = $1 AND value IS DISTINCT FROM $2 RETURNING name), a "
+                "AS (INSERT INTO admin_audit (actor, action, target, detail) "
+                "SELECT $3, 'setting.update', u.name, jsonb_build_object("
+                "'before', (SELECT value FROM b), 'after', $2::text) FROM u) "
+                "SELECT count(*) FROM u",
+                3, params, &err);
+            if (res == NULL) {
+                json_decref(doc);
                 fail(a, err.code, &err);
                 return;
             }
+            PQclear(res);
         }
         json_decref(doc);
     }

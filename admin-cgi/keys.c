@@ -85,13 +85,15 @@ key_fields(struct admin *a, json_t *rep, bool from_form)
             bool admin = v != NULL && strcmp(v, "admin") == 0;
 
             tg_buf_appendf(&a->out,
-                           "<select id=\"f-%s\" name=\"%s\"><option "
-                           "value=\"infer\"%s>infer: models, chat, "
-                           "embeddings</option><option value=\"admin\"%s>"
-                           "admin: also pull, push, create, delete"
-                           "</option></select></div>",
-                           f->flag, f->flag, admin ? "" : " selected",
-                           admin ? " selected" : "");
+                           "<select id=\"f-%s\" name=\"%s\" "
+                           "aria-describedby=\"h-%s\"><option value="
+                           "\"infer\"%s>infer</option><option value="
+                           "\"admin\"%s>admin</option></select><small "
+                           "id=\"h-%s\">infer: models, chat, embeddings; "
+                           "admin: also pull, push, create, delete</small>"
+                           "</div>",
+                           f->flag, f->flag, f->flag, admin ? "" : " selected",
+                           admin ? " selected" : "", f->flag);
             continue;
         }
         tg_buf_appendf(&a->out,

@@ -44,6 +44,8 @@ void page_requests(struct admin *a);
 void page_settings(struct admin *a, const char *error, const char *ok,
                    int status);
 void page_settings_post(struct admin *a);
+/* True for a known setting name with a value it accepts. */
+bool admin_setting_valid(const char *name, const char *v);
 void page_health(struct admin *a);
 void page_audit(struct admin *a);
 

@@ -379,11 +379,18 @@ static const struct setting {
      "most completion tokens per request; empty: only the reservation"},
 };
 
-static bool
-valid_setting(const char *name, const char *v)
+bool
+admin_setting_valid(const char *name, const char *v)
 {
     int64_t n;
     const char *p;
+    size_t i;
+
+    for (i = 0; i < sizeof(settings) / sizeof(*settings); i++)
+        if (strcmp(name, settings[i].name) == 0)
+            break;
+    if (i == sizeof(settings) / sizeof(*settings))
+        return false;
 
     for (p = v; *p != '\0'; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -427,8 +434,9 @@ page_settings(struct admin *a, const char *error, const char *ok, int status)
     if (ok != NULL)
         notice(a, "ok", ok);
     form_begin(a, "/settings", "card");
-    tg_buf_puts(&a->out, "<p class=\"muted\">Stored in PostgreSQL: no "
-                         "restart needed.</p><div class=\"grid\">");
+    tg_buf_puts(&a->out, "<p class=\"muted\">Stored in PostgreSQL (table "
+                         "settings); every change is in the audit log.</p>"
+                         "<div class=\"grid\">");
     for (i = 0; i < sizeof(settings) / sizeof(*settings); i++) {
         const char *v = admin_param(&a->form, settings[i].name);
         const char *when = "";
@@ -472,7 +480,7 @@ page_settings_post(struct admin *a)
     for (i = 0; i < sizeof(settings) / sizeof(*settings); i++) {
         const char *v = admin_param(&a->form, settings[i].name);
 
-        if (v != NULL && !valid_setting(settings[i].name, v)) {
+        if (v != NULL && !admin_setting_valid(settings[i].name, v)) {
             char e[160];
 
             snprintf(e, sizeof(e), "%s: not a valid value.", settings[i].label);
@@ -583,7 +591,8 @@ page_health(struct admin *a)
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     res = query(a,
-                "SELECT current_setting('server_version'), (SELECT count(*) "
+                "SELECT split_part(current_setting('server_version'), ' ', "
+                "1), (SELECT count(*) "
                 "FROM reservations WHERE settled_at IS NULL), (SELECT "
                 "count(*) FROM reservations WHERE settled_at IS NULL AND "
                 "expires_at < now()), (SELECT value FROM settings WHERE "

@@ -2,7 +2,6 @@
 directly as a CGI against a real PostgreSQL: login and sessions, CSRF,
 escaping, every page, every key action, the JSON API and the master key."""
 import json
-import pathlib
 import re
 import subprocess
 import time
@@ -46,17 +45,17 @@ def assert_strict_page(r):
 
 # ---- authentication ---------------------------------------------------------
 
-def test_hash_password_cli_writes_a_pbkdf2_hash_that_logs_in(tmp_path, database):
+def test_hash_password_cli_writes_a_pbkdf2_hash():
+    # The format only: verifying 600000 iterations twice would cost seconds;
+    # every login test verifies the same format (fewer iterations).
     r = subprocess.run([CGI, "--hash-password"], input="s3cret-enough\n", capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
-    line = r.stdout.strip()
-    assert re.fullmatch(r"pbkdf2-sha256\$600000\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}", line)
-    a = Admin(tmp_path, database)
-    pathlib.Path(a.tg.dir / "admin_password").write_text(line + "\n")
-    assert a.login("s3cret-enough").status == 303
+    assert re.fullmatch(r"pbkdf2-sha256\$600000\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}", r.stdout.strip())
+    assert "s3cret" not in r.stdout + r.stderr
     r = subprocess.run([CGI, "--hash-password"], input="short\n", capture_output=True, text=True)
     assert r.returncode == 1 and "at least 8" in r.stderr
+
 
 def test_login_sets_a_strict_cookie_and_logout_ends_the_session(tmp_path, database):
     a = Admin(tmp_path, database)
@@ -338,7 +337,7 @@ def test_usage_csv_downloads_a_range(admin):
     old = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 25 * 86400))
     r = admin.run("GET", f"/usage.csv?from={old}&to={old}")
     assert len(r.text.strip().split("\r\n")) == 1
-    assert admin.run("GET", "/usage.csv?from=yesterday").status == 400
+    assert admin.run("GET", "/usage.csv?from=2026-13-45").status == 400
 
 
 def test_recent_requests_filter(admin):
@@ -419,6 +418,8 @@ def test_api_with_the_master_key_does_what_the_pages_do(tmp_path, database):
     assert api(a, "GET", "/keys/424242").status == 404
     r = api(a, "PUT", "/settings", {"force_model": "llama3"})
     assert r.status == 200 and r.json()["force_model"] == "llama3"
+    assert api(a, "PUT", "/settings", {"reservation_tokens": "0"}).status == 400
+    assert api(a, "PUT", "/settings", {"bogus": "1"}).status == 400
     assert api(a, "GET", "/usage?window=7d").json() == []
     assert api(a, "GET", "/requests").json() == []
     audit = api(a, "GET", "/audit").json()
