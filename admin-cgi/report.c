@@ -124,8 +124,10 @@ admin_usage_chart(struct admin *a, const char *window)
     c.values = values;
     c.names = names;
     c.xlabels = xl;
-    tg_buf_puts(&a->out, "<figure class=\"card chart\">");
+    tg_buf_puts(&a->out, "<figure class=\"card chart\"><div "
+                         "class=\"chart-scroll\">");
     admin_chart_svg(&a->out, &c);
+    tg_buf_puts(&a->out, "</div>");
     tg_buf_appendf(&a->out,
                    "<figcaption>Tokens (prompt + completion) per "
                    "%s, stacked by model, last %s (%s)."

@@ -3,7 +3,7 @@ against a real stack: Apache from examples/apache with the /admin block,
 the CGI run by mod_cgid, fake-ollama as Ollama. Screenshots of every page at
 1280 and 390 px go to the stack's folder under $TG_TMP (screenshots/)."""
 import os
-import shutil
+import re
 import subprocess
 
 import pytest
@@ -53,3 +53,6 @@ def test_admin_flow_in_chromium(stack):
     assert css.status == 200 and css.headers["content-type"].startswith("text/css")
     # and the compatibility route through Apache still needs the master key
     assert stack.http("POST", "/key/generate").status == 401
+    # no key and no session cookie in any log of the stack
+    logs = stack.log_text()
+    assert not re.search(r"sk-tg-[A-Za-z0-9]{49}", logs) and "tg_admin=v1." not in logs
