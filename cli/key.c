@@ -1,6 +1,6 @@
 /* `tollgate key ...`: create, list, show, update, disable, enable, rotate,
- * delete. Every change is one SQL statement that also writes admin_audit,
- * so the audit log cannot miss a change that happened. */
+ * delete. The changes themselves live in lib/keyops.c, shared with the
+ * admin pages; this file parses options and prints. */
 #include <config.h>
 
 #include <getopt.h>
@@ -14,44 +14,10 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "keyops.h"
 #include "keys.h"
-#include "secret.h"
 
-#define SQL_MAX 8192
-
-enum fkind { F_COUNT, F_TIME, F_LIST, F_TEXT, F_SCOPE };
-
-/* The settable columns. `expr` turns the text parameter `?` into the
- * column's type; a NULL parameter yields SQL NULL through every one. */
-static const struct field {
-    const char *flag, *column;
-    enum fkind kind;
-} fields[] = {
-    {"tokens-day", "tokens_day_limit", F_COUNT},
-    {"tokens-month", "tokens_month_limit", F_COUNT},
-    {"requests-day", "requests_day_limit", F_COUNT},
-    {"requests-month", "requests_month_limit", F_COUNT},
-    {"rpm", "rpm_limit", F_COUNT},
-    {"reservation", "reservation_tokens", F_COUNT},
-    {"expires", "expires_at", F_TIME},
-    {"not-before", "not_before", F_TIME},
-    {"models", "allowed_models", F_LIST},
-    {"force-model", "force_model", F_TEXT},
-    {"scope", "scope", F_SCOPE},
-};
-#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
-#define NLIMITS                                                                \
-    5 /* the first five fields are the limits --unlimited clears               \
-       */
-
-static const char *const exprs[] = {
-    [F_COUNT] = "?::bigint",
-    [F_TIME] = "(CASE WHEN left(?::text, 1) = '+' THEN now() + "
-               "substr(?::text, 2)::interval ELSE ?::timestamptz END)",
-    [F_LIST] = "string_to_array(?::text, ',')",
-    [F_TEXT] = "?::text",
-    [F_SCOPE] = "?::text",
-};
+#define NFIELDS TG_KEYOPS_NFIELDS
 
 enum {
     OPT_NAME = 1000,
@@ -63,39 +29,9 @@ enum {
 };
 
 struct key_args {
-    const char *name;
-    bool set[NFIELDS];
-    const char *val[NFIELDS]; /* NULL: set the column to NULL */
+    struct tg_keyops_change ch; /* ch.name: the key */
     bool unlimited, no_expiry, force, json;
 };
-
-static bool
-is_none(const char *v)
-{
-    return strcmp(v, "none") == 0 || strcmp(v, "unlimited") == 0 ||
-           strcmp(v, "never") == 0;
-}
-
-static enum tg_code
-check_value(const struct field *f, const char *v, struct tg_err *err)
-{
-    int64_t n;
-
-    if (f->kind == F_SCOPE && strcmp(v, "infer") != 0 &&
-        strcmp(v, "admin") != 0)
-        return tg_err_set(err, TG_E_USAGE, "--scope: use infer or admin");
-    if (f->kind != F_SCOPE && is_none(v))
-        return TG_OK;
-    if (f->kind == F_COUNT && tg_conf_parse_int(v, 0, INT64_MAX, &n) != TG_OK)
-        return tg_err_set(err, TG_E_USAGE,
-                          "--%s: want a whole number >= 0 or 'none', got "
-                          "'%.32s'",
-                          f->flag, v);
-    if ((f->kind == F_LIST || f->kind == F_TEXT) &&
-        (v[0] == '\0' || strstr(v, ",,") != NULL || v[0] == ','))
-        return tg_err_set(err, TG_E_USAGE, "--%s: empty model name", f->flag);
-    return TG_OK;
-}
 
 static enum tg_code
 parse_args(int argc, char **argv, bool want_name_flag, struct key_args *a,
@@ -107,8 +43,8 @@ parse_args(int argc, char **argv, bool want_name_flag, struct key_args *a,
 
     memset(a, 0, sizeof(*a));
     for (i = 0; i < NFIELDS; i++)
-        opts[i] = (struct option){fields[i].flag, required_argument, 0,
-                                  OPT_FIELD + (int)i};
+        opts[i] = (struct option){tg_keyops_fields[i].flag, required_argument,
+                                  0, OPT_FIELD + (int)i};
     opts[i++] = (struct option){"name", required_argument, 0, OPT_NAME};
     opts[i++] = (struct option){"unlimited", no_argument, 0, OPT_UNLIMITED};
     opts[i++] = (struct option){"no-expiry", no_argument, 0, OPT_NO_EXPIRY};
@@ -118,15 +54,17 @@ parse_args(int argc, char **argv, bool want_name_flag, struct key_args *a,
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (ch >= OPT_FIELD && ch < OPT_FIELD + (int)NFIELDS) {
-            const struct field *f = &fields[ch - OPT_FIELD];
+            size_t f = (size_t)(ch - OPT_FIELD);
 
-            if (check_value(f, optarg, err) != TG_OK)
+            if (tg_keyops_check(f, optarg, "--", err) != TG_OK)
                 return err->code;
-            a->set[ch - OPT_FIELD] = true;
-            a->val[ch - OPT_FIELD] =
-                f->kind != F_SCOPE && is_none(optarg) ? NULL : optarg;
+            a->ch.set[f] = true;
+            a->ch.val[f] = tg_keyops_fields[f].kind != TG_KF_SCOPE &&
+                                   tg_keyops_is_none(optarg)
+                               ? NULL
+                               : optarg;
         } else if (ch == OPT_NAME && want_name_flag) {
-            a->name = optarg;
+            a->ch.name = optarg;
         } else if (ch == OPT_UNLIMITED) {
             a->unlimited = true;
         } else if (ch == OPT_NO_EXPIRY) {
@@ -143,52 +81,22 @@ parse_args(int argc, char **argv, bool want_name_flag, struct key_args *a,
         }
     }
     if (!want_name_flag && optind == argc - 1)
-        a->name = argv[optind];
+        a->ch.name = argv[optind];
     else if (optind != argc)
         return tg_err_set(err, TG_E_USAGE, "%s: unexpected argument '%s'",
                           argv[0], argv[optind]);
-    if (a->name == NULL)
+    if (a->ch.name == NULL)
         return tg_err_set(err, TG_E_USAGE, "%s: which key? give %s", argv[0],
                           want_name_flag ? "--name NAME" : "NAME");
-    for (i = 0; i < NLIMITS && a->unlimited; i++) {
-        a->set[i] = true;
-        a->val[i] = NULL;
+    for (i = 0; i < TG_KEYOPS_NLIMITS && a->unlimited; i++) {
+        a->ch.set[i] = true;
+        a->ch.val[i] = NULL;
     }
     if (a->no_expiry) {
-        a->set[6] = true;
-        a->val[6] = NULL;
+        a->ch.set[TG_KEYOPS_EXPIRES] = true;
+        a->ch.val[TG_KEYOPS_EXPIRES] = NULL;
     }
     return TG_OK;
-}
-
-/* Appends expr with every `?` replaced by `$n`. */
-static void
-add_expr(struct tg_buf *sql, const char *expr, int n)
-{
-    for (; *expr != '\0'; expr++)
-        if (*expr == '?')
-            tg_buf_appendf(sql, "$%d", n);
-        else
-            tg_buf_append(sql, expr, 1);
-}
-
-static char *
-audit_detail(const struct key_args *a)
-{
-    json_t *o = json_object(); /* new */
-    char *s = NULL;
-    size_t i;
-
-    if (o == NULL)
-        return NULL;
-    for (i = 0; i < NFIELDS; i++)
-        if (a->set[i])
-            json_object_set_new(o, fields[i].column,
-                                a->val[i] ? json_string(a->val[i])
-                                          : json_null());
-    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return s;
 }
 
 static const char *
@@ -205,259 +113,105 @@ actor(char *buf, size_t len)
     return buf;
 }
 
-/* Runs `stmt` (which must end so that `RETURNING id, name` can follow) with
- * an audit row in the same statement. TG_E_NOT_FOUND when no row matched. */
-static enum tg_code
-change(struct cli *c, const char *stmt, const char **params, int n,
-       const char *action, const char *detail, const char *name,
-       struct tg_err *err)
+static void
+make_ctx(struct cli *c, struct tg_keyops_ctx *ctx, char *who, size_t wholen)
 {
-    char who[128];
-    struct tg_buf sql;
-    PGresult *res = NULL;
-    enum tg_code rc = TG_E_INTERNAL;
-
-    tg_buf_init(&sql, SQL_MAX);
-    tg_buf_appendf(&sql,
-                   "WITH k AS (%s RETURNING id, name), a AS (INSERT INTO "
-                   "admin_audit (actor, action, target, detail) SELECT $%d, "
-                   "$%d, k.name, $%d::jsonb FROM k) SELECT id FROM k",
-                   stmt, n + 1, n + 2, n + 3);
-    params[n] = actor(who, sizeof(who));
-    params[n + 1] = action;
-    params[n + 2] = detail;
-    if (tg_buf_failed(&sql)) {
-        rc = tg_err_set(err, TG_E_INTERNAL, "statement too long");
-        goto out;
-    }
-    res = tg_db_exec(c->db, PGRES_TUPLES_OK, tg_buf_cstr(&sql), n + 3, params,
-                     err);
-    if (res == NULL) {
-        rc = err->code;
-        if (rc == TG_E_CONFLICT && strstr(err->msg, "api_keys_name_key"))
-            tg_err_clear(err),
-                tg_err_set(err, rc, "a key named '%s' already exists", name);
-        goto out;
-    }
-    rc = PQntuples(res) == 1
-             ? TG_OK
-             : tg_err_set(err, TG_E_NOT_FOUND, "no key named '%s'", name);
-out:
-    PQclear(res);
-    tg_buf_free(&sql);
-    return rc;
-}
-
-static enum tg_code
-new_key(struct cli *c, char *key, size_t keylen, char hash[TG_KEY_HASH_LEN + 1],
-        char display[TG_KEY_DISPLAY_LEN + 1], struct tg_err *err)
-{
-    struct tg_secret secret;
-    enum tg_code rc;
-
-    rc = tg_secret_load(c->conf.secret_file, &secret, err);
-    if (rc != TG_OK)
-        return rc;
-    rc = tg_keys_generate(c->conf.key_prefix, key, keylen, err);
-    if (rc == TG_OK)
-        rc = tg_keys_hash(&secret, key, strlen(key), hash, err);
-    tg_keys_display(c->conf.key_prefix, key, display);
-    tg_secret_wipe(&secret);
-    return rc;
-}
-
-/* Builds the SET list or the column/value lists of the fields given. */
-static int
-add_fields(const struct key_args *a, struct tg_buf *cols, struct tg_buf *vals,
-           const char **params, int n)
-{
-    size_t i;
-
-    for (i = 0; i < NFIELDS; i++) {
-        if (!a->set[i])
-            continue;
-        params[n++] = a->val[i];
-        tg_buf_appendf(cols, ", %s", fields[i].column);
-        tg_buf_puts(vals != NULL ? vals : cols, vals != NULL ? ", " : " = ");
-        add_expr(vals != NULL ? vals : cols, exprs[fields[i].kind], n);
-    }
-    return n;
+    ctx->db = c->db;
+    ctx->actor = actor(who, wholen);
+    ctx->secret_file = c->conf.secret_file;
+    ctx->key_prefix = c->conf.key_prefix;
 }
 
 static int
 key_create(struct cli *c, int argc, char **argv)
 {
-    const char *params[NFIELDS + 8];
-    char key[TG_KEY_MAX_LEN + 1], hash[TG_KEY_HASH_LEN + 1];
-    char display[TG_KEY_DISPLAY_LEN + 1];
-    struct tg_buf cols, vals, stmt;
+    char key[TG_KEY_MAX_LEN + 1], who[128];
+    struct tg_keyops_ctx ctx;
     struct tg_err err = {0};
     struct key_args a;
-    char *detail = NULL;
     enum tg_code rc;
-    int n;
 
-    tg_buf_init(&cols, SQL_MAX);
-    tg_buf_init(&vals, SQL_MAX);
-    tg_buf_init(&stmt, SQL_MAX);
+    make_ctx(c, &ctx, who, sizeof(who));
     rc = parse_args(argc, argv, true, &a, &err);
     if (rc == TG_OK)
-        rc = new_key(c, key, sizeof(key), hash, display, &err);
-    if (rc != TG_OK)
-        goto out;
-    params[0] = a.name;
-    params[1] = hash;
-    params[2] = display;
-    n = add_fields(&a, &cols, &vals, params, 3);
-    tg_buf_appendf(&stmt,
-                   "INSERT INTO api_keys (name, key_hash, display_prefix%s) "
-                   "VALUES ($1, $2, $3%s)",
-                   tg_buf_cstr(&cols), tg_buf_cstr(&vals));
-    detail = audit_detail(&a);
-    rc = change(c, tg_buf_cstr(&stmt), params, n, "key.create", detail, a.name,
-                &err);
+        rc = tg_keyops_create(&ctx, &a.ch, key, sizeof(key), NULL, &err);
     if (rc == TG_OK) {
         printf("created key '%s'. It is shown this once: store it now.\n",
-               a.name);
+               a.ch.name);
         printf("%s\n", key);
         fflush(stdout);
     }
-out:
     explicit_bzero(key, sizeof(key));
-    free(detail);
-    tg_buf_free(&cols);
-    tg_buf_free(&vals);
-    tg_buf_free(&stmt);
     return rc == TG_OK ? CLI_EXIT_OK : cli_fail(rc, &err);
 }
 
 static int
 key_update(struct cli *c, int argc, char **argv)
 {
-    const char *params[NFIELDS + 8];
-    struct tg_buf set, stmt;
+    char who[128];
+    struct tg_keyops_ctx ctx;
     struct tg_err err = {0};
     struct key_args a;
-    char *detail = NULL;
     enum tg_code rc;
-    int n;
 
-    tg_buf_init(&set, SQL_MAX);
-    tg_buf_init(&stmt, SQL_MAX);
+    make_ctx(c, &ctx, who, sizeof(who));
     rc = parse_args(argc, argv, false, &a, &err);
-    if (rc != TG_OK)
-        goto out;
-    params[0] = a.name;
-    n = add_fields(&a, &set, NULL, params, 1);
-    if (n == 1) {
-        rc = tg_err_set(&err, TG_E_USAGE,
-                        "update: nothing to change (see tollgate --help)");
-        goto out;
-    }
-    tg_buf_appendf(&stmt,
-                   "UPDATE api_keys SET updated_at = now()%s WHERE name = $1",
-                   tg_buf_cstr(&set));
-    detail = audit_detail(&a);
-    rc = change(c, tg_buf_cstr(&stmt), params, n, "key.update", detail, a.name,
-                &err);
     if (rc == TG_OK)
-        printf("updated key '%s'\n", a.name);
-out:
-    free(detail);
-    tg_buf_free(&set);
-    tg_buf_free(&stmt);
+        rc = tg_keyops_update(&ctx, &a.ch, &err);
+    if (rc == TG_OK)
+        printf("updated key '%s'\n", a.ch.name);
+    else if (rc == TG_E_USAGE && strstr(err.msg, "nothing to change"))
+        strncat(err.msg, " (see tollgate --help)",
+                sizeof(err.msg) - strlen(err.msg) - 1);
     return rc == TG_OK ? CLI_EXIT_OK : cli_fail(rc, &err);
 }
 
 /* The commands that are one fixed statement on a named key. */
 static const struct simple {
-    const char *sub, *sql, *action, *done;
-    bool force; /* $2 is --force */
+    const char *sub;
+    enum tg_keyops_verb verb;
 } simples[] = {
-    {"disable",
-     "UPDATE api_keys SET disabled_at = COALESCE(disabled_at, now()), "
-     "updated_at = now() WHERE name = $1",
-     "key.disable", "disabled", false},
-    {"enable",
-     "UPDATE api_keys SET disabled_at = NULL, updated_at = now() WHERE name = "
-     "$1",
-     "key.enable", "enabled", false},
-    {"delete",
-     "DELETE FROM api_keys WHERE name = $1 AND ($2::bool OR NOT EXISTS "
-     "(SELECT 1 FROM reservations r WHERE r.key_id = api_keys.id AND "
-     "r.settled_at IS NULL))",
-     "key.delete", "deleted", true},
+    {"disable", TG_KEYOPS_DISABLE},
+    {"enable", TG_KEYOPS_ENABLE},
+    {"delete", TG_KEYOPS_DELETE},
 };
-
-/* Why a delete matched nothing: no such key, or requests in flight. */
-static void
-explain_delete(struct cli *c, const char **params, struct tg_err *err)
-{
-    PGresult *res = tg_db_exec(
-        c->db, PGRES_TUPLES_OK,
-        "SELECT count(r.id) FROM api_keys k LEFT JOIN reservations r ON "
-        "r.key_id = k.id AND r.settled_at IS NULL WHERE k.name = $1",
-        1, params, err);
-
-    if (res != NULL && PQntuples(res) == 1) {
-        tg_err_clear(err);
-        tg_err_set(err, TG_E_CONFLICT,
-                   "key '%s' has %s unsettled reservation(s) (requests in "
-                   "flight); retry later or use --force",
-                   params[0], PQgetvalue(res, 0, 0));
-    }
-    PQclear(res);
-}
 
 static int
 key_simple(struct cli *c, int argc, char **argv, const struct simple *s)
 {
-    const char *params[5];
+    char who[128];
+    struct tg_keyops_ctx ctx;
     struct tg_err err = {0};
     struct key_args a;
     enum tg_code rc;
 
+    make_ctx(c, &ctx, who, sizeof(who));
     rc = parse_args(argc, argv, false, &a, &err);
+    if (rc == TG_OK)
+        rc = tg_keyops_simple(&ctx, s->verb, a.ch.name, a.force, &err);
     if (rc != TG_OK)
         return cli_fail(rc, &err);
-    params[0] = a.name;
-    params[1] = a.force ? "true" : "false";
-    rc = change(c, s->sql, params, s->force ? 2 : 1, s->action, NULL, a.name,
-                &err);
-    if (rc == TG_E_NOT_FOUND && s->force)
-        explain_delete(c, params, &err);
-    if (rc != TG_OK)
-        return cli_fail(err.code, &err);
-    printf("%s key '%s'\n", s->done, a.name);
+    printf("%s key '%s'\n", tg_keyops_done(s->verb), a.ch.name);
     return CLI_EXIT_OK;
 }
 
 static int
 key_rotate(struct cli *c, int argc, char **argv)
 {
-    const char *params[6];
-    char key[TG_KEY_MAX_LEN + 1], hash[TG_KEY_HASH_LEN + 1];
-    char display[TG_KEY_DISPLAY_LEN + 1];
+    char key[TG_KEY_MAX_LEN + 1], who[128];
+    struct tg_keyops_ctx ctx;
     struct tg_err err = {0};
     struct key_args a;
     enum tg_code rc;
 
+    make_ctx(c, &ctx, who, sizeof(who));
     rc = parse_args(argc, argv, false, &a, &err);
     if (rc == TG_OK)
-        rc = new_key(c, key, sizeof(key), hash, display, &err);
-    if (rc != TG_OK)
-        return cli_fail(rc, &err);
-    params[0] = a.name;
-    params[1] = hash;
-    params[2] = display;
-    rc = change(c,
-                "UPDATE api_keys SET key_hash = $2, display_prefix = $3, "
-                "rotated_at = now(), updated_at = now() WHERE name = $1",
-                params, 3, "key.rotate", NULL, a.name, &err);
+        rc = tg_keyops_rotate(&ctx, a.ch.name, key, sizeof(key), &err);
     if (rc == TG_OK) {
         printf("rotated key '%s': the old key no longer works. The new one "
                "is shown this once:\n%s\n",
-               a.name, key);
+               a.ch.name, key);
         fflush(stdout);
     }
     explicit_bzero(key, sizeof(key));
@@ -552,7 +306,7 @@ key_report(struct cli *c, int argc, char **argv, bool one)
         rc = tg_err_set(&err, TG_E_USAGE, "usage: tollgate key list [--json]");
     if (rc != TG_OK)
         goto out;
-    params[1] = a.name;
+    params[1] = a.ch.name;
     res = tg_db_exec(c->db, PGRES_TUPLES_OK,
                      one ? "SELECT report FROM tg_key_report($1) WHERE name "
                            "= $2"
@@ -564,7 +318,7 @@ key_report(struct cli *c, int argc, char **argv, bool one)
         goto out;
     }
     if (PQntuples(res) != 1) {
-        rc = tg_err_set(&err, TG_E_NOT_FOUND, "no key named '%s'", a.name);
+        rc = tg_err_set(&err, TG_E_NOT_FOUND, "no key named '%s'", a.ch.name);
         goto out;
     }
     if (a.json) {

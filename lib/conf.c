@@ -11,7 +11,7 @@
 
 #include "conf.h"
 
-enum kind { K_STR, K_INT };
+enum kind { K_STR, K_INT, K_YESNO };
 
 struct param {
     const char *name;
@@ -25,6 +25,11 @@ struct param {
 #define STR(f, d)                                                              \
     {                                                                          \
 #f, K_STR, offsetof(struct tg_conf, f),                                \
+            sizeof(((struct tg_conf *)0)->f), d, 0, 0                          \
+    }
+#define YESNO(f, d)                                                            \
+    {                                                                          \
+#f, K_YESNO, offsetof(struct tg_conf, f),                              \
             sizeof(((struct tg_conf *)0)->f), d, 0, 0                          \
     }
 #define INT(f, d, lo, hi)                                                      \
@@ -44,6 +49,9 @@ static const struct param params[] = {
     STR(authz_listen, "127.0.0.1:9001"),
     STR(relay_listen, "/run/tollgate/relay.sock"),
     STR(spool_dir, "/var/lib/tollgate/spool"),
+    YESNO(trust_remote_user, "no"),
+    STR(admin_password_file, "/etc/tollgate/admin_password"),
+    STR(master_key_file, ""),
     INT(threads, 32, 1, 1024),
     INT(reservation_tokens, 2048, 1, 100000000),
     INT(reservation_ttl, 900, 10, 86400),
@@ -54,6 +62,7 @@ static const struct param params[] = {
     INT(statement_timeout, 5000, 0, 3600000),
     INT(db_pool_size, 8, 1, 256),
     INT(usage_retention_days, 0, 0, 36500),
+    INT(admin_session_ttl, 43200, 60, 604800),
 };
 
 enum tg_code
@@ -79,7 +88,10 @@ set_param(struct tg_conf *c, const struct param *p, const char *val,
     char *field = (char *)c + p->off;
     size_t n = strlen(val);
 
-    if (p->kind == K_STR) {
+    if (p->kind == K_YESNO && strcmp(val, "yes") != 0 && strcmp(val, "no") != 0)
+        return tg_err_set(err, TG_E_CONFIG, "%s: %s: use yes or no", where,
+                          p->name);
+    if (p->kind == K_STR || p->kind == K_YESNO) {
         if (n >= p->size)
             return tg_err_set(err, TG_E_CONFIG, "%s: %s: value longer than %zu",
                               where, p->name, p->size - 1);

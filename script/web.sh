@@ -53,6 +53,8 @@ tg_web_render() {
 }
 
 # Debian's apache2.conf needs envvars: a standalone main configuration.
+# With TG_ADMIN_CGI (the CGI's path) and TG_ADMIN_CONFIG (tollgate.conf)
+# set, the admin pages are served at /admin too.
 tg_web_render_apache() {
     _user=
     [ -n "$_root" ] && _user="User nobody
@@ -81,6 +83,9 @@ CustomLog "$1/access.log" tollgate
 
 Define TOLLGATE_AUTHZ $3:$4
 Define TOLLGATE_RELAY $5
+${TG_ADMIN_CGI:+Define TOLLGATE_ADMIN_CGI $TG_ADMIN_CGI}
+${TG_ADMIN_CGI:+Define TOLLGATE_ADMIN_STATIC $TOP/admin-cgi/static}
+${TG_ADMIN_CGI:+Define TOLLGATE_CONFIG $TG_ADMIN_CONFIG}
 Include "$TOP/examples/apache/modules.conf"
 
 <VirtualHost 127.0.0.1:$2>

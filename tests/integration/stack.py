@@ -30,6 +30,7 @@ FAKE = os.path.join(TOP, "tests", "fake-ollama", "fake-ollama")
 AUTHZ = os.path.join(BUILD, "authz", "tollgate-authz")
 RELAY = os.path.join(BUILD, "relay", "tollgate-relay")
 WEB_SERVERS = ("apache", "lighttpd", "caddy", "nginx")
+ADMIN_CGI = os.path.join(BUILD, "admin-cgi", "tollgate-admin.cgi")
 START_TIMEOUT = 20
 
 
@@ -175,7 +176,8 @@ class RawStream:
 
 
 class Stack:
-    def __init__(self, db, *, web="apache", fake=True, upstream=None, conf=None, name="stack"):
+    def __init__(self, db, *, web="apache", fake=True, upstream=None, conf=None, name="stack",
+                 admin=False):
         base = os.environ.get("TG_TMP") or tempfile.gettempdir()
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}.", dir=base))
         # The web server's workers run as nobody when we are root: they must
@@ -198,6 +200,7 @@ class Stack:
         self.procs = {}   # name -> Popen, in start order
         self.exit_codes = {}
         self.tg = None
+        self.admin = admin  # also serve tollgate-admin.cgi at /admin
 
     # ---- logs --------------------------------------------------------------
 
@@ -348,6 +351,9 @@ class Stack:
             raise ValueError(web)
         web_sh = os.path.join(TOP, "script", "web.sh")
         env = dict(os.environ, TOP=TOP)
+        if self.admin and web == "apache":  # the admin pages: Apache only for now
+            env.update(TG_ADMIN_CGI=ADMIN_CGI, TG_ADMIN_CONFIG=str(self.tg.conf))
+            self._admin_files_for_apache()
         have = subprocess.run(["sh", "-c", '. "$1" && command -v "$(tg_web_bin "$2")"', "sh", web_sh, web],
                               env=env, capture_output=True, text=True)
         if have.returncode != 0:
@@ -373,6 +379,18 @@ class Stack:
             self.stop_process(web)
             raise
         return port
+
+    def _admin_files_for_apache(self):
+        """As root, Apache runs the CGI as nobody: it must read the secret
+        and the admin credential files (mode 600 stays: owner nobody)."""
+        if os.getuid() != 0:
+            return
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        for key in ("secret_file", "admin_password_file", "master_key_file"):
+            path = key == "secret_file" and str(self.tg.secret) or self.settings.get(key)
+            if path and os.path.exists(path):
+                os.chown(path, nobody.pw_uid, nobody.pw_gid)
 
     def stop_process(self, name, timeout=10):
         """SIGTERM by PID, SIGKILL after timeout; returns the exit status."""

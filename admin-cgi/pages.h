@@ -1,0 +1,52 @@
+/* Helpers shared by the page modules (pages.c, keys.c, report.c): all
+ * render into a->out and escape every value they are given. */
+#ifndef ADMIN_PAGES_H
+#define ADMIN_PAGES_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "admin.h"
+
+void esc(struct admin *a, const char *s);
+void page_begin(struct admin *a, const char *title, const char *active);
+void page_end(struct admin *a);
+/* <form method=post action=base+action> with the CSRF field; close it. */
+void form_begin(struct admin *a, const char *action, const char *cls);
+void link(struct admin *a, const char *path, const char *text);
+void notice(struct admin *a, const char *cls, const char *msg);
+void db_error_page(struct admin *a, const struct tg_err *err);
+const char *jstr(json_t *o, const char *k); /* borrowed; NULL if absent */
+void put_time(struct admin *a, const char *iso, const char *none);
+void put_int(struct admin *a, json_t *v, const char *none);
+void put_usage(struct admin *a, json_t *used, json_t *limit);
+void state_badge(struct admin *a, const char *state);
+/* A query whose failure renders the error page; the caller PQclear()s. */
+PGresult *query(struct admin *a, const char *sql, int n,
+                const char *const *params);
+
+/* keys.c */
+void page_keys(struct admin *a);
+void page_key_new(struct admin *a, const char *error, int status);
+void page_key_create(struct admin *a);
+void page_key_route(struct admin *a, const char *id, const char *rest,
+                    bool post);
+/* The recent-requests table for a WHERE clause over usage_events e. */
+void requests_table(struct admin *a, const char *where, int n,
+                    const char *const *params, int limit);
+
+/* report.c */
+void page_usage(struct admin *a);
+void page_usage_csv(struct admin *a);
+void page_requests(struct admin *a);
+void page_settings(struct admin *a, const char *error, const char *ok,
+                   int status);
+void page_settings_post(struct admin *a);
+/* True for a known setting name with a value it accepts. */
+bool admin_setting_valid(const char *name, const char *v);
+void page_health(struct admin *a);
+void page_audit(struct admin *a);
+
+#endif
