@@ -12,6 +12,7 @@
 #include "chart.h"
 #include "html.h"
 #include "pages.h"
+#include "spool.h"
 
 #define SERIES_MAX ADMIN_CHART_COLORS /* the last one is "other models" */
 #define CSV_ROWS_MAX 50000
@@ -589,6 +590,7 @@ page_health(struct admin *a)
     struct timespec t0, t1;
     PGresult *res;
     double ms;
+    int64_t backlog;
     char copy[1024], *tok, *save = NULL;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -631,8 +633,15 @@ page_health(struct admin *a)
     tg_buf_puts(&a->out, "</dd><dt>Unsettled and expired (reclaimed on the "
                          "key's next request)</dt><dd class=\"num\">");
     esc(a, PQgetvalue(res, 0, 2));
+    backlog = tg_spool_backlog(a->conf.spool_dir);
     tg_buf_puts(&a->out, "</dd><dt>Spool backlog (settlements waiting for "
-                         "the database)</dt><dd class=\"num\">0</dd></dl>");
+                         "the database; <code>tollgate sweep</code> replays "
+                         "them)</dt><dd class=\"num\">");
+    if (backlog >= 0)
+        tg_buf_appendf(&a->out, "%lld", (long long)backlog);
+    else
+        tg_buf_puts(&a->out, "unreadable");
+    tg_buf_puts(&a->out, "</dd></dl>");
     page_end(a);
     PQclear(res);
 }
