@@ -54,6 +54,19 @@ def drop_database(db):
     psql("postgres", f"DROP DATABASE {db.name} WITH (FORCE)")
 
 
+@pytest.fixture(scope="module")
+def db():
+    """A database of the test module's own."""
+    d = create_database()
+    yield d
+    drop_database(d)
+
+
+# Bookkeeping that must hold after any test (tests/invariants.sql): each of
+# its queries returns the rows that break an invariant.
+INVARIANTS = open(os.path.join(TOP, "tests", "invariants.sql")).read()
+
+
 @pytest.fixture
 def database():
     db = create_database()

@@ -305,6 +305,12 @@ class Stack:
         else:
             raise ValueError(name)
 
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def start(self):
         try:
             self._start()

@@ -14,30 +14,20 @@ import uuid
 
 import pytest
 
-from conftest import PGBIN, TOP, create_database, drop_database
+from conftest import INVARIANTS, PGBIN
 from stack import FAKE, Stack, wait_for
 
-INVARIANTS = open(os.path.join(TOP, "tests", "invariants.sql")).read()
 CHAT = {"model": "llama3", "messages": [{"role": "user", "content": "hi"}]}
 SLOW = {"model": "slow", "messages": [{"role": "user", "content": "hi"}]}
 PGDATA = os.environ.get("TG_TEST_PGDATA")
 
 
 @pytest.fixture(scope="module")
-def db():
-    d = create_database()
-    yield d
-    drop_database(d)
-
-
-@pytest.fixture(scope="module")
 def stack(db):
     # The shortest reservation life the configuration allows, so a lost
     # reservation expires within the test.
-    s = Stack(db, conf={"reservation_ttl": "10", "db_connect_timeout": "2"}, name="faults")
-    s.start()
-    yield s
-    s.stop()
+    with Stack(db, conf={"reservation_ttl": "10", "db_connect_timeout": "2"}, name="faults") as s:
+        yield s
 
 
 @pytest.fixture(autouse=True)

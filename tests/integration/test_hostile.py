@@ -9,18 +9,10 @@ import uuid
 
 import pytest
 
-from conftest import TOP, create_database, drop_database
+from conftest import INVARIANTS
 from stack import Stack
 
-INVARIANTS = open(os.path.join(TOP, "tests", "invariants.sql")).read()
 CHAT = {"model": "llama3", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture(scope="module")
-def db():
-    d = create_database()
-    yield d
-    drop_database(d)
 
 
 @pytest.fixture(scope="module")

@@ -15,27 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import TOP, create_database, drop_database
+from conftest import INVARIANTS
 from stack import Stack, wait_for
 
-INVARIANTS = open(os.path.join(TOP, "tests", "invariants.sql")).read()
 B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SECONDS = int(os.environ.get("TG_LOAD_SECONDS", "60"))
 
 
 @pytest.fixture(scope="module")
-def db():
-    d = create_database()
-    yield d
-    drop_database(d)
-
-
-@pytest.fixture(scope="module")
 def stack(db):
-    s = Stack(db, conf={"threads": "256", "db_pool_size": "8"}, name="load")
-    s.start()
-    yield s
-    s.stop()
+    with Stack(db, conf={"threads": "256", "db_pool_size": "8"}, name="load") as s:
+        yield s
 
 
 def b62(n, width):

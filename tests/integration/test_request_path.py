@@ -24,7 +24,7 @@ import zoneinfo
 import pytest
 
 import fcgi
-from conftest import create_database, drop_database
+
 from stack import Response, Stack, wait_for
 
 TIME_ZONE = "America/New_York"
@@ -38,13 +38,6 @@ STACKS = []    # every stack started here, for the log check at the end
 
 
 # ---- fixtures and helpers ---------------------------------------------------
-
-@pytest.fixture(scope="module")
-def db():
-    d = create_database()
-    yield d
-    drop_database(d)
-
 
 @pytest.fixture(scope="module")
 def stack(db, web):

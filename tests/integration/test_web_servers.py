@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 import fcgi
-from conftest import WEB_SERVERS, create_database, drop_database
+from conftest import WEB_SERVERS
 from stack import Stack, wait_for
 
 CHAT = [{"role": "user", "content": "Why is the sky blue?"}]
@@ -26,13 +26,6 @@ FAMILIES = {"api": ("/api/chat", {"model": "llama3", "messages": CHAT}),
 DENIAL_HEADERS = ("www-authenticate", "retry-after", "x-ratelimit-limit-requests",
                   "x-ratelimit-remaining-requests", "x-ratelimit-limit-tokens",
                   "x-ratelimit-remaining-tokens")
-
-
-@pytest.fixture(scope="module")
-def db():
-    d = create_database()
-    yield d
-    drop_database(d)
 
 
 @pytest.fixture(scope="module")
