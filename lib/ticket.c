@@ -15,6 +15,7 @@
 
 #define MAC_LEN 32
 #define MAC_B64_LEN 43
+#define FIELD_MAX INT64_C(999999999999999999) /* 18 digits: number() reads */
 
 static int
 fields(const struct tg_ticket *t, char *out, size_t outlen)
@@ -54,6 +55,10 @@ tg_ticket_sign(const struct tg_secret *secret, const struct tg_ticket *t,
     if (t->reservation_id < 0 || t->key_id < 0 || t->tokens < 0 ||
         t->expires < 0)
         return tg_err_set(err, TG_E_INTERNAL, "ticket: negative field");
+    /* A ticket verify() would refuse must not be handed out as good. */
+    if (t->reservation_id > FIELD_MAX || t->key_id > FIELD_MAX ||
+        t->tokens > FIELD_MAX || t->expires > FIELD_MAX)
+        return tg_err_set(err, TG_E_INTERNAL, "ticket: field over 18 digits");
     n = fields(t, out, outlen);
     if (n < 0 || (size_t)n + 1 + MAC_B64_LEN + 1 > outlen ||
         mac(secret, out, (size_t)n, m) != 0)

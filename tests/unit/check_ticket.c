@@ -130,6 +130,35 @@ START_TEST(respelled_numbers_are_refused)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_ticket.c: sign() wrote 19-digit fields that
+ * verify() (1-18 digits) then refused. */
+START_TEST(sign_refuses_what_verify_would_refuse)
+{
+    const struct tg_ticket big[] = {
+        {INT64_C(1000000000000000000), 1, 1, 2000000000},
+        {1, INT64_MAX, 1, 2000000000},
+        {1, 1, INT64_C(1000000000000000000), 2000000000},
+        {1, 1, 1, INT64_MAX},
+    };
+    const struct tg_ticket top = {
+        INT64_C(999999999999999999), INT64_C(999999999999999999),
+        INT64_C(999999999999999999), INT64_C(999999999999999999)};
+    char s[TG_TICKET_MAX];
+    struct tg_ticket t;
+    struct tg_err err = {0};
+    size_t i;
+
+    for (i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+        tg_err_clear(&err);
+        ck_assert_int_eq(tg_ticket_sign(&secret, &big[i], s, sizeof(s), &err),
+                         TG_E_INTERNAL);
+    }
+    sign(&secret, &top, s);
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, 1000, &t, &err), TG_OK);
+    ck_assert(memcmp(&t, &top, sizeof(t)) == 0);
+}
+END_TEST
+
 static Suite *
 ticket_suite(void)
 {
@@ -148,6 +177,8 @@ ticket_suite(void)
         {"a ticket from another secret is refused",
          ticket_from_another_secret_is_refused},
         {"re-spelled numbers are refused", respelled_numbers_are_refused},
+        {"sign refuses what verify would refuse",
+         sign_refuses_what_verify_would_refuse},
     };
     size_t i;
 

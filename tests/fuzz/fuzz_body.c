@@ -1,0 +1,101 @@
+/* The request-body policy rewriter, for each metered endpoint: parse, cap,
+ * dump. The dump must be JSON that carries the cap and no api_key, and that
+ * parses again to the same model, estimate and stream flag, with the cap
+ * now the client's own. */
+#include <config.h>
+
+#include <string.h>
+
+#include "body.h"
+#include "endpoint.h"
+#include "fuzz.h"
+
+static const char *const paths[] = {
+    "/api/generate",   "/api/chat",  "/v1/chat/completions",
+    "/v1/completions", "/api/embed", "/api/embeddings",
+    "/v1/embeddings",
+};
+
+/* The cap the upstream reads from the dumped document, or -2 if none. */
+static int64_t
+cap_in(const struct tg_endpoint *ep, json_t *doc)
+{
+    json_t *v; /* borrowed */
+
+    if (ep->family == TG_FAMILY_OPENAI) {
+        CHECK(json_object_get(doc, "max_completion_tokens") == NULL);
+        v = json_object_get(doc, "max_tokens");
+    } else {
+        v = json_object_get(json_object_get(doc, "options"), "num_predict");
+    }
+    return json_is_integer(v) ? json_integer_value(v) : -2;
+}
+
+static void
+check_dump(const struct tg_endpoint *ep, const struct relay_body *b,
+           int64_t cap)
+{
+    struct relay_body again;
+    struct tg_err err = {0};
+    json_error_t jerr;
+    json_t *doc = NULL; /* new */
+    json_t *so;         /* borrowed */
+    int64_t want =
+        b->client_max >= 0 && b->client_max < cap ? b->client_max : cap;
+    size_t len;
+    char *s = relay_body_dump(b, &len);
+
+    CHECK(s != NULL && strlen(s) == len);
+    doc = json_loadb(s, len, 0, &jerr);
+    CHECK(json_is_object(doc));
+    CHECK(cap_in(ep, doc) == want);
+    CHECK(json_object_get(doc, "api_key") == NULL);
+    CHECK(strncmp(json_string_value(json_object_get(doc, "model")), b->model,
+                  strlen(b->model)) == 0);
+    if (b->strip_usage) {
+        so = json_object_get(doc, "stream_options");
+        CHECK(json_is_true(json_object_get(so, "include_usage")));
+    }
+    /* What the upstream gets is a body we would accept as it is. */
+    CHECK(relay_body_parse(ep, s, len, &again, &err) == TG_OK);
+    CHECK(strcmp(again.model, b->model) == 0);
+    CHECK(again.estimate == b->estimate);
+    CHECK(again.stream == b->stream);
+    CHECK(again.client_max == want);
+    CHECK(!again.strip_usage);
+    relay_body_free(&again);
+    json_decref(doc);
+    free(s);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const int64_t caps[] = {0, 1, 2048, INT64_MAX};
+    const char *raw = (const char *)data;
+    struct tg_endpoint ep;
+    struct relay_body b;
+    size_t i;
+
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        struct tg_err err = {0};
+        int64_t cap = caps[(size + i) % (sizeof(caps) / sizeof(caps[0]))];
+
+        tg_endpoint_classify(paths[i], strlen(paths[i]), &ep);
+        if (relay_body_parse(&ep, raw, size, &b, &err) != TG_OK) {
+            CHECK(b.doc == NULL);
+            CHECK(err.code == TG_E_BAD_REQUEST && err.msg[0] != '\0');
+            continue;
+        }
+        CHECK(json_is_object(b.doc));
+        CHECK(b.model[0] != '\0');
+        CHECK(b.estimate >= 16);
+        CHECK(b.client_max >= -1);
+        CHECK(!b.strip_usage || (ep.family == TG_FAMILY_OPENAI && b.stream));
+        CHECK(relay_body_cap(&ep, &b, cap, &err) == TG_OK);
+        check_dump(&ep, &b, cap);
+        relay_body_free(&b);
+        relay_body_free(&b); /* safe twice */
+    }
+    return 0;
+}
