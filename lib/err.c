@@ -18,6 +18,10 @@ tg_err_clear(struct tg_err *err)
     err->msg[0] = '\0';
 }
 
+static enum tg_code set_va(struct tg_err *err, enum tg_code code,
+                           const char *sqlstate, const char *fmt, va_list ap)
+    TG_PRINTF(4, 0);
+
 static enum tg_code
 set_va(struct tg_err *err, enum tg_code code, const char *sqlstate,
        const char *fmt, va_list ap)
