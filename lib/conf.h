@@ -23,11 +23,11 @@ struct tg_conf {
     char authz_listen[TG_CONF_STR_MAX]; /* host:port or unix socket path */
     char relay_listen[TG_CONF_STR_MAX];
     char spool_dir[TG_CONF_STR_MAX]; /* settlements awaiting the database */
-    char trust_remote_user[4];                 /* yes: the web server logs in */
+    char trust_remote_user[4];       /* yes: the web server logs in */
     char admin_password_file[TG_CONF_STR_MAX]; /* PBKDF2 hash of it */
     char master_key_file[TG_CONF_STR_MAX];     /* Bearer for the admin API */
-    int64_t threads;                 /* FastCGI worker threads per program */
-    int64_t reservation_tokens;      /* default R per request */
+    int64_t threads;              /* FastCGI worker threads per program */
+    int64_t reservation_tokens;   /* default R per request */
     int64_t reservation_ttl;      /* seconds an unclaimed reservation lives */
     int64_t max_body_bytes;       /* request body limit at the relay */
     int64_t upstream_timeout;     /* seconds without upstream data: 504 */
@@ -36,7 +36,7 @@ struct tg_conf {
     int64_t statement_timeout;    /* milliseconds per SQL statement */
     int64_t db_pool_size;         /* PostgreSQL connections per program */
     int64_t usage_retention_days; /* sweep deletes older events; 0 keeps */
-    int64_t admin_session_ttl;  /* seconds an admin login lasts */
+    int64_t admin_session_ttl;    /* seconds an admin login lasts */
 };
 
 /* Fills every field with its default. */
