@@ -122,100 +122,68 @@ make_ctx(struct cli *c, struct tg_keyops_ctx *ctx, char *who, size_t wholen)
     ctx->key_prefix = c->conf.key_prefix;
 }
 
-static int
-key_create(struct cli *c, int argc, char **argv)
-{
-    char key[TG_KEY_MAX_LEN + 1], who[128];
-    struct tg_keyops_ctx ctx;
-    struct tg_err err = {0};
-    struct key_args a;
-    enum tg_code rc;
-
-    make_ctx(c, &ctx, who, sizeof(who));
-    rc = parse_args(argc, argv, true, &a, &err);
-    if (rc == TG_OK)
-        rc = tg_keyops_create(&ctx, &a.ch, key, sizeof(key), NULL, &err);
-    if (rc == TG_OK) {
-        printf("created key '%s'. It is shown this once: store it now.\n",
-               a.ch.name);
-        printf("%s\n", key);
-        fflush(stdout);
-    }
-    explicit_bzero(key, sizeof(key));
-    return rc == TG_OK ? CLI_EXIT_OK : cli_fail(rc, &err);
-}
-
-static int
-key_update(struct cli *c, int argc, char **argv)
-{
-    char who[128];
-    struct tg_keyops_ctx ctx;
-    struct tg_err err = {0};
-    struct key_args a;
-    enum tg_code rc;
-
-    make_ctx(c, &ctx, who, sizeof(who));
-    rc = parse_args(argc, argv, false, &a, &err);
-    if (rc == TG_OK)
-        rc = tg_keyops_update(&ctx, &a.ch, &err);
-    if (rc == TG_OK)
-        printf("updated key '%s'\n", a.ch.name);
-    else if (rc == TG_E_USAGE && strstr(err.msg, "nothing to change"))
-        strncat(err.msg, " (see tollgate --help)",
-                sizeof(err.msg) - strlen(err.msg) - 1);
-    return rc == TG_OK ? CLI_EXIT_OK : cli_fail(rc, &err);
-}
-
-/* The commands that are one fixed statement on a named key. */
-static const struct simple {
+/* The commands that change a key: one tg_keyops call each. */
+static const struct change {
     const char *sub;
-    enum tg_keyops_verb verb;
-} simples[] = {
+    enum tg_keyops_verb verb; /* for the simple ones */
+} changes[] = {
+    {"create", 0},
+    {"update", 0},
+    {"rotate", 0},
     {"disable", TG_KEYOPS_DISABLE},
     {"enable", TG_KEYOPS_ENABLE},
     {"delete", TG_KEYOPS_DELETE},
 };
 
-static int
-key_simple(struct cli *c, int argc, char **argv, const struct simple *s)
+static enum tg_code
+apply(struct tg_keyops_ctx *ctx, const struct change *ch, struct key_args *a,
+      char *key, size_t keylen, struct tg_err *err)
 {
-    char who[128];
-    struct tg_keyops_ctx ctx;
-    struct tg_err err = {0};
-    struct key_args a;
-    enum tg_code rc;
-
-    make_ctx(c, &ctx, who, sizeof(who));
-    rc = parse_args(argc, argv, false, &a, &err);
-    if (rc == TG_OK)
-        rc = tg_keyops_simple(&ctx, s->verb, a.ch.name, a.force, &err);
-    if (rc != TG_OK)
-        return cli_fail(rc, &err);
-    printf("%s key '%s'\n", tg_keyops_done(s->verb), a.ch.name);
-    return CLI_EXIT_OK;
+    if (strcmp(ch->sub, "create") == 0)
+        return tg_keyops_create(ctx, &a->ch, key, keylen, NULL, err);
+    if (strcmp(ch->sub, "rotate") == 0)
+        return tg_keyops_rotate(ctx, a->ch.name, key, keylen, err);
+    if (strcmp(ch->sub, "update") == 0)
+        return tg_keyops_update(ctx, &a->ch, err);
+    return tg_keyops_simple(ctx, ch->verb, a->ch.name, a->force, err);
 }
 
 static int
-key_rotate(struct cli *c, int argc, char **argv)
+key_change(struct cli *c, int argc, char **argv, const struct change *ch)
 {
-    char key[TG_KEY_MAX_LEN + 1], who[128];
+    char key[TG_KEY_MAX_LEN + 1] = "", who[128];
     struct tg_keyops_ctx ctx;
     struct tg_err err = {0};
     struct key_args a;
     enum tg_code rc;
 
     make_ctx(c, &ctx, who, sizeof(who));
-    rc = parse_args(argc, argv, false, &a, &err);
+    rc = parse_args(argc, argv, strcmp(ch->sub, "create") == 0, &a, &err);
     if (rc == TG_OK)
-        rc = tg_keyops_rotate(&ctx, a.ch.name, key, sizeof(key), &err);
-    if (rc == TG_OK) {
+        rc = apply(&ctx, ch, &a, key, sizeof(key), &err);
+    if (rc == TG_E_USAGE && strstr(err.msg, "nothing to change"))
+        strncat(err.msg, " (see tollgate --help)",
+                sizeof(err.msg) - strlen(err.msg) - 1);
+    if (rc != TG_OK) {
+        explicit_bzero(key, sizeof(key));
+        return cli_fail(rc, &err);
+    }
+    if (strcmp(ch->sub, "create") == 0)
+        printf("created key '%s'. It is shown this once: store it now.\n"
+               "%s\n",
+               a.ch.name, key);
+    else if (strcmp(ch->sub, "rotate") == 0)
         printf("rotated key '%s': the old key no longer works. The new one "
                "is shown this once:\n%s\n",
                a.ch.name, key);
-        fflush(stdout);
-    }
+    else
+        printf("%s key '%s'\n",
+               strcmp(ch->sub, "update") == 0 ? "updated"
+                                              : tg_keyops_done(ch->verb),
+               a.ch.name);
+    fflush(stdout);
     explicit_bzero(key, sizeof(key));
-    return rc == TG_OK ? CLI_EXIT_OK : cli_fail(rc, &err);
+    return CLI_EXIT_OK;
 }
 
 /* Prints a report value in a column: "-" for unlimited; the last column
@@ -348,19 +316,13 @@ cli_key(struct cli *c, int argc, char **argv)
 
     argc--;
     argv++;
-    if (strcmp(sub, "create") == 0)
-        return key_create(c, argc, argv);
     if (strcmp(sub, "list") == 0)
         return key_report(c, argc, argv, false);
     if (strcmp(sub, "show") == 0)
         return key_report(c, argc, argv, true);
-    if (strcmp(sub, "update") == 0)
-        return key_update(c, argc, argv);
-    if (strcmp(sub, "rotate") == 0)
-        return key_rotate(c, argc, argv);
-    for (i = 0; i < sizeof(simples) / sizeof(simples[0]); i++)
-        if (strcmp(sub, simples[i].sub) == 0)
-            return key_simple(c, argc, argv, &simples[i]);
+    for (i = 0; i < sizeof(changes) / sizeof(changes[0]); i++)
+        if (strcmp(sub, changes[i].sub) == 0)
+            return key_change(c, argc, argv, &changes[i]);
     fprintf(stderr, "tollgate: key: unknown subcommand '%s'\n", sub);
     cli_usage(stderr, "key");
     return CLI_EXIT_USAGE;
