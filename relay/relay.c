@@ -17,6 +17,7 @@
 #include "endpoint.h"
 #include "jsonerr.h"
 #include "log.h"
+#include "policy.h"
 #include "relay.h"
 #include "spool.h"
 #include "request.h"
@@ -39,6 +40,7 @@ struct req {
     int64_t reserved; /* tokens held by the claimed reservation */
     bool claimed;
     char model[128];
+    struct relay_policy policy; /* from the claim */
 };
 
 /* What settles a reservation. */
@@ -208,8 +210,11 @@ claim(struct req *r)
     snprintf(resv, sizeof(resv), "%" PRId64, r->ticket.reservation_id);
     snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
     snprintf(ttl, sizeof(ttl), "%" PRId64, r->app->conf.reservation_ttl);
-    res =
-        db_call(r, "SELECT tokens FROM tg_claim($1, $2, $3)", 3, params, &err);
+    res = db_call(r,
+                  "SELECT c.tokens, array_to_json(c.allowed_models), "
+                  "c.force_model, (SELECT value FROM settings WHERE name = "
+                  "'force_model') FROM tg_claim($1, $2, $3) c",
+                  3, params, &err);
     if (res == NULL) {
         refuse(r, 503, "service_unavailable",
                "Service temporarily unavailable: the quota database cannot "
@@ -226,6 +231,10 @@ claim(struct req *r)
     }
     r->reserved = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     r->claimed = true;
+    relay_policy_load(&r->policy,
+                      PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
+                      PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
+                      PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3));
     PQclear(res);
     return true;
 }
@@ -545,6 +554,11 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
         refuse(&r, 400, "invalid_request", err.msg, "bad_request");
         goto out;
     }
+    if (relay_policy_apply(&r.policy, &b, &err) != TG_OK) {
+        snprintf(r.model, sizeof(r.model), "%s", b.model);
+        refuse(&r, 403, "model_not_allowed", err.msg, "policy");
+        goto out;
+    }
     snprintf(r.model, sizeof(r.model), "%s", b.model);
     if (!fit(&r, &b))
         goto out;
@@ -556,6 +570,7 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
     forward(&r, json, len, true, b.strip_usage, b.estimate);
 out:
     free(json);
+    relay_policy_free(&r.policy);
     relay_body_free(&b);
     tg_buf_free(&body);
 }

@@ -1,0 +1,34 @@
+/* What a key may ask for: a model lock (the key's own, else the global one
+ * staff set in the admin pages) and a model allow-list. */
+#ifndef RELAY_POLICY_H
+#define RELAY_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "body.h"
+#include "err.h"
+
+struct relay_policy {
+    json_t *allowed;       /* new: array of names and "family:*", or NULL */
+    char force_model[128]; /* "" when no lock applies */
+};
+
+/* Reads the claim's columns: the allow-list as JSON text (NULL: every
+ * model), the key's lock and the global one (NULL or "" for none). */
+void relay_policy_load(struct relay_policy *p, const char *allowed_json,
+                       const char *key_lock, const char *global_lock);
+void relay_policy_free(struct relay_policy *p);
+
+/* "llama3" is "llama3:latest"; "qwen2.5:*" allows every tag of qwen2.5. */
+bool relay_policy_model_ok(const struct relay_policy *p, const char *model);
+
+/* Replaces the body's model under a lock; else refuses a model the key may
+ * not use with TG_E_FORBIDDEN and a message that lists what it may use. */
+enum tg_code relay_policy_apply(const struct relay_policy *p,
+                                struct relay_body *b,
+                                struct tg_err *err) TG_MUSTCHECK;
+
+#endif

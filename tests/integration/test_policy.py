@@ -1,0 +1,76 @@
+"""Model policy (issue 5, first part): a key's allow-list, its model lock,
+and the global lock staff set in the admin pages' settings, effective on
+the next request without a restart."""
+import json
+import uuid
+
+import pytest
+
+from conftest import INVARIANTS
+from stack import Stack
+
+
+@pytest.fixture(scope="module")
+def stack(db):
+    with Stack(db, name="policy") as s:
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def books_balance(stack):
+    yield
+    assert stack.db.rows(INVARIANTS) == []
+
+
+def key(stack, *flags):
+    name = "p-" + uuid.uuid4().hex[:8]
+    k = stack.tg.ok("key", "create", "--name", name, *flags).stdout.splitlines()[-1]
+    return {"Authorization": "Bearer " + k}
+
+
+def chat(model, stream=False):
+    return {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def upstream_models(stack, n0):
+    return [json.loads(r["body"])["model"] for r in stack.fake_requests()[n0:]
+            if r["path"] in ("/api/chat", "/v1/chat/completions")]
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
+def test_a_model_outside_the_allow_list_is_403_listing_what_is_allowed(stack, path):
+    auth = key(stack, "--models", "llama3,qwen2.5:*")
+    n0 = len(stack.fake_requests())
+    r = stack.http("POST", path, chat("all-minilm"), auth)
+    assert r.status == 403, r
+    msg = "This API key may not use model 'all-minilm'. It may use: llama3, qwen2.5:*."
+    body = r.json()
+    assert (body["error"]["message"] if path.startswith("/v1/") else body["error"]) == msg
+    assert upstream_models(stack, n0) == []
+    assert stack.http("POST", path, chat("qwen2.5:7b"), auth).status == 200
+    assert stack.http("POST", path, chat("llama3:latest"), auth).status == 200
+    assert upstream_models(stack, n0) == ["qwen2.5:7b", "llama3:latest"]
+
+
+def test_the_keys_model_lock_replaces_the_model(stack):
+    auth = key(stack, "--force-model", "qwen2.5:7b", "--models", "llama3")
+    n0 = len(stack.fake_requests())
+    r = stack.http("POST", "/api/chat", chat("llama3"), auth)
+    assert r.status == 200, r
+    assert r.json()["model"] == "qwen2.5:7b"  # what the upstream reports
+    assert upstream_models(stack, n0) == ["qwen2.5:7b"]
+
+
+def test_the_global_lock_applies_on_the_next_request(stack):
+    auth = key(stack)
+    own = key(stack, "--force-model", "qwen2.5:7b")
+    n0 = len(stack.fake_requests())
+    stack.db.rows("UPDATE settings SET value = 'llama3' WHERE name = 'force_model'")
+    try:
+        assert stack.http("POST", "/api/chat", chat("qwen2.5:7b"), auth).status == 200
+        assert stack.http("POST", "/api/chat", chat("llama3"), own).status == 200
+    finally:
+        stack.db.rows("UPDATE settings SET value = '' WHERE name = 'force_model'")
+    assert stack.http("POST", "/api/chat", chat("qwen2.5:7b"), auth).status == 200
+    # the key's own lock wins over the global one
+    assert upstream_models(stack, n0) == ["llama3", "qwen2.5:7b", "qwen2.5:7b"]
