@@ -189,6 +189,16 @@ decide(struct authz *az, struct req *r, const struct verdict *v)
         deny(r, 500, NULL, "internal_error", "Internal error.", NULL);
 }
 
+/* Model management is for admin keys; so are paths tollgate does not know
+ * (they could run inference unmetered) unless passthrough_unknown says. */
+static bool
+need_admin(const struct authz *az, const struct tg_endpoint *ep)
+{
+    return ep->kind == TG_EP_ADMIN ||
+           (ep->kind == TG_EP_UNKNOWN &&
+            strcmp(az->conf.passthrough_unknown, "yes") != 0);
+}
+
 #define DB_WAIT_MS 5000 /* for a free connection: then 503, not a hang */
 #define RESERVE_SQL                                                            \
     "SELECT outcome, key_id, reservation_id, tokens, expires_at, "             \
@@ -212,7 +222,7 @@ reserve(struct authz *az, struct req *r, const char *hash)
                              ttl,
                              r->q.ep.name,
                              tg_endpoint_metered(&r->q.ep) ? "t" : "f",
-                             r->q.ep.kind >= TG_EP_ADMIN ? "t" : "f"};
+                             need_admin(az, &r->q.ep) ? "t" : "f"};
     struct tg_err err = {0};
     struct tg_db *db;
     struct verdict v;

@@ -50,6 +50,7 @@ static const struct param params[] = {
     STR(relay_listen, "/run/tollgate/relay.sock"),
     STR(spool_dir, "/var/lib/tollgate/spool"),
     YESNO(trust_remote_user, "no"),
+    YESNO(passthrough_unknown, "no"),
     STR(admin_password_file, "/etc/tollgate/admin_password"),
     STR(master_key_file, ""),
     INT(threads, 32, 1, 1024),

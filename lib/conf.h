@@ -24,6 +24,7 @@ struct tg_conf {
     char relay_listen[TG_CONF_STR_MAX];
     char spool_dir[TG_CONF_STR_MAX]; /* settlements awaiting the database */
     char trust_remote_user[4];       /* yes: the web server logs in */
+    char passthrough_unknown[4];     /* yes: any key may call other paths */
     char admin_password_file[TG_CONF_STR_MAX]; /* PBKDF2 hash of it */
     char master_key_file[TG_CONF_STR_MAX];     /* Bearer for the admin API */
     int64_t threads;              /* FastCGI worker threads per program */

@@ -74,3 +74,23 @@ def test_the_global_lock_applies_on_the_next_request(stack):
     assert stack.http("POST", "/api/chat", chat("qwen2.5:7b"), auth).status == 200
     # the key's own lock wins over the global one
     assert upstream_models(stack, n0) == ["llama3", "qwen2.5:7b", "qwen2.5:7b"]
+
+
+def test_unknown_paths_need_an_admin_key_unless_passthrough_unknown(stack):
+    ordinary, admin = key(stack), key(stack, "--scope", "admin")
+    n0 = len(stack.fake_requests())
+    r = stack.http("POST", "/v1/responses", {"model": "llama3", "input": "hi"}, ordinary)
+    assert r.status == 403, r
+    assert "needs the admin scope" in r.json()["error"]["message"]
+    assert len(stack.fake_requests()) == n0
+    r = stack.http("GET", "/api/experimental/thing", headers=admin)
+    assert r.status == 404 and r.body == b"404 page not found"  # Ollama's own answer
+    stack.stop_process("tollgate-authz")
+    stack.start_program("tollgate-authz", passthrough_unknown="yes")
+    try:
+        r = stack.http("GET", "/api/experimental/thing", headers=ordinary)
+        assert r.status == 404 and r.body == b"404 page not found"
+        assert stack.http("POST", "/api/pull", {"model": "x"}, ordinary).status == 403
+    finally:
+        stack.stop_process("tollgate-authz")
+        stack.start_program("tollgate-authz")
