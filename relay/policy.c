@@ -113,3 +113,51 @@ relay_policy_apply(const struct relay_policy *p, struct relay_body *b,
     tg_buf_free(&list);
     return rc;
 }
+
+bool
+relay_policy_filters(const struct relay_policy *p, const char *path)
+{
+    return p->allowed != NULL &&
+           (strcmp(path, "/api/tags") == 0 || strcmp(path, "/api/ps") == 0 ||
+            strcmp(path, "/v1/models") == 0);
+}
+
+char *
+relay_policy_filter_list(const struct relay_policy *p, const char *path,
+                         const char *body, size_t len, size_t *outlen)
+{
+    bool openai = strcmp(path, "/v1/models") == 0;
+    const char *list_key = openai ? "data" : "models";
+    const char *name_key = openai ? "id" : "name";
+    json_t *doc = json_loadb(body, len, 0, NULL); /* new */
+    json_t *kept = json_array();                  /* new */
+    json_t *list, *m;                             /* borrowed */
+    char *out = NULL;
+    size_t i;
+
+    if (kept == NULL)
+        goto out;
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        doc = openai ? json_pack("{s:s}", "object", "list") : json_object();
+        if (doc == NULL)
+            goto out;
+    }
+    list = json_object_get(doc, list_key);
+    json_array_foreach(list, i, m)
+    {
+        const char *name = json_string_value(json_object_get(m, name_key));
+
+        if (name != NULL && relay_policy_model_ok(p, name) &&
+            json_array_append(kept, m) != 0)
+            goto out;
+    }
+    if (json_object_set(doc, list_key, kept) != 0)
+        goto out;
+    out = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    *outlen = out != NULL ? strlen(out) : 0;
+out:
+    json_decref(kept);
+    json_decref(doc);
+    return out;
+}

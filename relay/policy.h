@@ -31,4 +31,14 @@ enum tg_code relay_policy_apply(const struct relay_policy *p,
                                 struct relay_body *b,
                                 struct tg_err *err) TG_MUSTCHECK;
 
+/* True when `path` lists models the allow-list must filter (/api/tags,
+ * /api/ps, /v1/models) and the key has a list. */
+bool relay_policy_filters(const struct relay_policy *p, const char *path);
+
+/* The list answer with only the models the key may use; the caller
+ * free()s it. NULL when out of memory; an answer that is not the expected
+ * JSON becomes an empty list (fail closed). */
+char *relay_policy_filter_list(const struct relay_policy *p, const char *path,
+                               const char *body, size_t len, size_t *outlen);
+
 #endif

@@ -483,6 +483,32 @@ extend(void *arg)
     PQclear(db_call(r, "SELECT tg_extend($1, $2, $3)", 3, params, &err));
 }
 
+#define LISTING_MAX (8 * 1024 * 1024)
+
+/* A model list collected for the allow-list: filtered, then sent. false:
+ * refused already. */
+static bool
+send_filtered(struct req *r, struct relay_xfer *x)
+{
+    size_t len = 0;
+    char *body = NULL;
+
+    if (tg_buf_failed(x->collect)) {
+        refuse(r, 502, "bad_gateway", "The model list is too large to filter.",
+               "upstream_error");
+        return false;
+    }
+    if (x->status == 200)
+        body = relay_policy_filter_list(&r->policy, r->q.path,
+                                        tg_buf_cstr(x->collect),
+                                        tg_buf_len(x->collect), &len);
+    if (relay_upstream_reply(x, body != NULL ? body : tg_buf_cstr(x->collect),
+                             body != NULL ? len : tg_buf_len(x->collect)) != 0)
+        x->client_gone = true;
+    free(body);
+    return true;
+}
+
 static void
 forward(struct req *r, const char *body, size_t len, bool json_body,
         bool strip_usage, int64_t estimate)
@@ -491,7 +517,7 @@ forward(struct req *r, const char *body, size_t len, bool json_body,
     struct outcome o = {"ok", 200, 0, 0, -1};
     struct curl_slist *headers = NULL;
     struct tg_err err = {0};
-    struct tg_buf url;
+    struct tg_buf url, listing;
     bool ok;
 
     memset(&x, 0, sizeof(x));
@@ -502,6 +528,9 @@ forward(struct req *r, const char *body, size_t len, bool json_body,
     x.tick = extend;
     x.tick_arg = r;
     x.tick_every = (long)r->app->conf.reservation_ttl / 3;
+    tg_buf_init(&listing, LISTING_MAX);
+    if (relay_policy_filters(&r->policy, r->q.path))
+        x.collect = &listing;
     tg_buf_init(&url, 8192);
     headers = build_headers(r, json_body, &ok);
     if (!build_url(r, &url) || !ok) {
@@ -523,12 +552,43 @@ forward(struct req *r, const char *body, size_t len, bool json_body,
             goto out;
         }
     }
+    if (x.collect != NULL && !send_filtered(r, &x))
+        goto out;
     charge(r, &x, estimate, &o);
     settle(r, &o);
 out:
+    tg_buf_free(&listing);
     relay_count_free(&x.count);
     curl_slist_free_all(headers);
     tg_buf_free(&url);
+}
+
+/* A model the key may not use does not exist for it: /v1/models/{id} and
+ * /api/show answer 404 as Ollama would for an unknown model. */
+static bool
+hidden_model(struct req *r, const char *body, size_t len)
+{
+    char msg[200], name[128] = "";
+    json_t *doc = NULL; /* new */
+    const char *m;
+
+    if (r->policy.allowed == NULL)
+        return false;
+    if (strncmp(r->q.path, "/v1/models/", 11) == 0) {
+        snprintf(name, sizeof(name), "%s", r->q.path + 11);
+    } else if (strcmp(r->q.path, "/api/show") == 0) {
+        doc = json_loadb(body, len, 0, NULL);
+        m = json_string_value(json_object_get(doc, "model"));
+        if (m == NULL)
+            m = json_string_value(json_object_get(doc, "name"));
+        snprintf(name, sizeof(name), "%s", m != NULL ? m : "");
+        json_decref(doc);
+    }
+    if (name[0] == '\0' || relay_policy_model_ok(&r->policy, name))
+        return false;
+    snprintf(msg, sizeof(msg), "model '%s' not found", name);
+    refuse(r, 404, "model_not_found", msg, "policy");
+    return true;
 }
 
 void
@@ -546,7 +606,8 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
     if (!claim(&r) || !read_body(&r, &body))
         goto out;
     if (!tg_endpoint_metered(&r.q.ep)) {
-        forward(&r, tg_buf_cstr(&body), tg_buf_len(&body), false, false, 0);
+        if (!hidden_model(&r, tg_buf_cstr(&body), tg_buf_len(&body)))
+            forward(&r, tg_buf_cstr(&body), tg_buf_len(&body), false, false, 0);
         goto out;
     }
     if (relay_body_parse(&r.q.ep, tg_buf_cstr(&body), tg_buf_len(&body), &b,

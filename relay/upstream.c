@@ -78,15 +78,41 @@ on_header(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+static int
+collect(void *arg, const char *p, size_t n)
+{
+    return tg_buf_append(arg, p, n);
+}
+
 static void
 start_body(struct relay_xfer *x, CURL *curl, int64_t t0)
 {
+    x->started = true;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &x->status);
     x->ttfb_ms = now_ms() - t0;
     relay_count_init(&x->count, relay_count_wire_for(x->content_type),
                      x->strip_usage);
-    if (send_head(x) != 0)
+    if (x->collect == NULL && send_head(x) != 0)
         x->client_gone = true;
+}
+
+/* Where counted bytes go: the client, or the collection buffer. */
+static int
+deliver(struct relay_xfer *x, const char *p, size_t n, bool finish)
+{
+    relay_emit_fn fn = x->collect != NULL ? collect : relay_emit;
+    void *arg = x->collect != NULL ? (void *)x->collect : (void *)x->fcgi->out;
+
+    return finish ? relay_count_finish(&x->count, fn, arg)
+                  : relay_count_feed(&x->count, p, n, fn, arg);
+}
+
+int
+relay_upstream_reply(struct relay_xfer *x, const char *body, size_t len)
+{
+    if (send_head(x) != 0 || (len > 0 && relay_emit(x->fcgi->out, body, len)))
+        return -1;
+    return 0;
 }
 
 struct cb {
@@ -105,10 +131,9 @@ on_body(char *p, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb;
 
     c->last_data = now_ms();
-    if (!c->x->headers_sent)
+    if (!c->x->started)
         start_body(c->x, c->curl, c->t0);
-    if (c->x->client_gone || relay_count_feed(&c->x->count, p, n, relay_emit,
-                                              c->x->fcgi->out) != 0) {
+    if (c->x->client_gone || deliver(c->x, p, n, false) != 0) {
         c->x->client_gone = true;
         return n == 0 ? 1 : 0; /* a short count aborts the transfer */
     }
@@ -177,10 +202,9 @@ relay_upstream_run(CURL *curl, const char *method, const char *url,
     x->ttfb_ms = -1;
     setup(curl, method, url, headers, body, len, x, &c, errbuf);
     cc = curl_easy_perform(curl);
-    if (!x->headers_sent && cc == CURLE_OK)
+    if (!x->started && cc == CURLE_OK)
         start_body(x, curl, c.t0); /* an empty body: the head still goes */
-    if (x->headers_sent && !x->client_gone &&
-        relay_count_finish(&x->count, relay_emit, x->fcgi->out) != 0)
+    if (x->started && !x->client_gone && deliver(x, NULL, 0, true) != 0)
         x->client_gone = true;
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
     if (cc == CURLE_OK || x->client_gone)

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
+#include "buf.h"
 #include "count.h"
 #include "err.h"
 
@@ -23,9 +24,13 @@ struct relay_xfer {
     void (*tick)(void *arg);
     void *tick_arg;
     long tick_every;
+    /* When set, the answer is collected here (bounded) instead of relayed,
+     * for the caller to rewrite and send with relay_upstream_reply(). */
+    struct tg_buf *collect;
     /* filled by the transfer */
     long status; /* the upstream's HTTP status, 0 if none */
     char content_type[128];
+    bool started;      /* the upstream's answer began */
     bool headers_sent; /* our Status line went out: errors can only end it */
     bool client_gone;
     int64_t ttfb_ms; /* to the first upstream body byte, -1 if none */
@@ -40,6 +45,10 @@ enum tg_code relay_upstream_run(CURL *curl, const char *method, const char *url,
                                 struct curl_slist *headers, const char *body,
                                 size_t len, struct relay_xfer *x,
                                 struct tg_err *err) TG_MUSTCHECK;
+
+/* Sends the upstream's status and content type with `body`, for an answer
+ * that was collected. -1 when the client is gone. */
+int relay_upstream_reply(struct relay_xfer *x, const char *body, size_t len);
 
 /* True when the web server closed our FastCGI connection: after the body
  * has been read, the server sends nothing more, so readable means closed. */

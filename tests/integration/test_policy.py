@@ -94,3 +94,22 @@ def test_unknown_paths_need_an_admin_key_unless_passthrough_unknown(stack):
     finally:
         stack.stop_process("tollgate-authz")
         stack.start_program("tollgate-authz")
+
+
+def test_model_lists_show_only_what_the_key_may_use(stack):
+    limited, free = key(stack, "--models", "llama3,qwen2.5:*"), key(stack)
+    everything = {m["name"] for m in stack.fake("GET", "/api/tags").json()["models"]}
+    assert {"llama3:latest", "qwen2.5:7b", "all-minilm:latest"} <= everything
+    tags = stack.http("GET", "/api/tags", headers=limited)
+    assert tags.status == 200, tags
+    assert {m["name"] for m in tags.json()["models"]} == {"llama3:latest", "qwen2.5:7b"}
+    assert {m["name"] for m in stack.http("GET", "/api/tags", headers=free).json()["models"]} == everything
+    models = stack.http("GET", "/v1/models", headers=limited).json()
+    assert models["object"] == "list"
+    assert {m["id"] for m in models["data"]} == {"llama3:latest", "qwen2.5:7b"}
+    assert stack.http("GET", "/v1/models/llama3", headers=limited).status == 200
+    r = stack.http("GET", "/v1/models/all-minilm", headers=limited)
+    assert r.status == 404 and r.json()["error"]["type"] == "not_found_error"
+    r = stack.http("POST", "/api/show", {"model": "all-minilm"}, limited)
+    assert r.status == 404 and r.json() == {"error": "model 'all-minilm' not found"}
+    assert stack.http("POST", "/api/show", {"model": "qwen2.5:7b"}, limited).status == 200
