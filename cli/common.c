@@ -31,7 +31,7 @@ static const char usage_text[] =
     "  --expires TIME --not-before TIME  (TIME: 2027-01-31, '2027-01-31 "
     "12:00+01',\n"
     "                                     +30d, +12h; 'none' to clear)\n"
-    "  --models a,b  --force-model M  --scope infer|admin\n"
+    "  --models a,b  --force-model M  --scope infer|admin  --max-output N\n"
     "\n"
     "The configuration is -c FILE, else $TOLLGATE_CONFIG, else "
     "/etc/tollgate/tollgate.conf.\n"

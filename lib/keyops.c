@@ -28,6 +28,7 @@ const struct tg_keyops_field tg_keyops_fields[TG_KEYOPS_NFIELDS] = {
     {"models", "allowed_models", TG_KF_LIST},
     {"force-model", "force_model", TG_KF_TEXT},
     {"scope", "scope", TG_KF_SCOPE},
+    {"max-output", "max_output_tokens", TG_KF_COUNT},
 };
 
 /* `?` is the text parameter, cast to the column's type; a NULL parameter

@@ -41,6 +41,7 @@ struct req {
     bool claimed;
     char model[128];
     struct relay_policy policy; /* from the claim */
+    int64_t max_output;         /* the key's output cap, -1 for none */
 };
 
 /* What settles a reservation. */
@@ -213,7 +214,8 @@ claim(struct req *r)
     res = db_call(r,
                   "SELECT c.tokens, array_to_json(c.allowed_models), "
                   "c.force_model, (SELECT value FROM settings WHERE name = "
-                  "'force_model') FROM tg_claim($1, $2, $3) c",
+                  "'force_model'), c.max_output_tokens FROM tg_claim($1, "
+                  "$2, $3) c",
                   3, params, &err);
     if (res == NULL) {
         refuse(r, 503, "service_unavailable",
@@ -231,6 +233,8 @@ claim(struct req *r)
     }
     r->reserved = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     r->claimed = true;
+    r->max_output =
+        PQgetisnull(res, 0, 4) ? -1 : strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     relay_policy_load(&r->policy,
                       PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
                       PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
@@ -288,6 +292,10 @@ fit(struct req *r, struct relay_body *b)
 
     if (floor > 256)
         floor = 256;
+    /* The key's cap acts as the client's own: the lower one counts. */
+    if (r->max_output >= 0 &&
+        (b->client_max < 0 || r->max_output < b->client_max))
+        b->client_max = r->max_output;
     want = b->estimate + (b->client_max >= 0 ? b->client_max : floor);
     if (r->q.ep.kind == TG_EP_EMBED)
         want = b->estimate;

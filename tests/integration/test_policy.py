@@ -113,3 +113,22 @@ def test_model_lists_show_only_what_the_key_may_use(stack):
     r = stack.http("POST", "/api/show", {"model": "all-minilm"}, limited)
     assert r.status == 404 and r.json() == {"error": "model 'all-minilm' not found"}
     assert stack.http("POST", "/api/show", {"model": "qwen2.5:7b"}, limited).status == 200
+
+
+@pytest.mark.parametrize("path,client_cap,field", [
+    ("/api/chat", {"options": {"num_predict": 50}}, ("options", "num_predict")),
+    ("/api/chat", {}, ("options", "num_predict")),
+    ("/v1/chat/completions", {"max_tokens": 50}, ("max_tokens",)),
+    ("/v1/chat/completions", {"max_completion_tokens": 2}, ("max_tokens",)),
+])
+def test_the_keys_output_cap_is_the_lower_of_it_and_the_clients(stack, path, client_cap, field):
+    auth = key(stack, "--max-output", "3")
+    n0 = len(stack.fake_requests())
+    r = stack.http("POST", path, dict(chat("llama3"), **client_cap), auth)
+    assert r.status == 200, r
+    sent = json.loads(stack.fake_requests()[n0]["body"])
+    for f in field:
+        sent = sent[f]
+    assert sent == min(3, client_cap.get("max_completion_tokens", 3))
+    info = json.loads(stack.tg.ok("key", "list", "--json").stdout)
+    assert any(k["max_output_tokens"] == 3 for k in info)
