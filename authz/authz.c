@@ -199,7 +199,6 @@ need_admin(const struct authz *az, const struct tg_endpoint *ep)
             strcmp(az->conf.passthrough_unknown, "yes") != 0);
 }
 
-#define DB_WAIT_MS 5000 /* for a free connection: then 503, not a hang */
 #define RESERVE_SQL                                                            \
     "SELECT outcome, key_id, reservation_id, tokens, expires_at, "             \
     "limit_name, retry_after, req_limit, req_remaining, tok_limit, "           \
@@ -230,7 +229,7 @@ reserve(struct authz *az, struct req *r, const char *hash)
 
     snprintf(want, sizeof(want), "%" PRId64, az->conf.reservation_tokens);
     snprintf(ttl, sizeof(ttl), "%" PRId64, az->conf.reservation_ttl);
-    db = tg_db_pool_get(az->pool, DB_WAIT_MS, &err);
+    db = tg_db_pool_get(az->pool, (int)az->conf.db_pool_wait, &err);
     res = db != NULL
               ? tg_db_exec(db, PGRES_TUPLES_OK, RESERVE_SQL, 7, params, &err)
               : NULL;

@@ -62,6 +62,7 @@ static const struct param params[] = {
     INT(db_connect_timeout, 5, 1, 600),
     INT(statement_timeout, 5000, 0, 3600000),
     INT(db_pool_size, 8, 1, 256),
+    INT(db_pool_wait, 10000, 100, 600000),
     INT(usage_retention_days, 0, 0, 36500),
     INT(admin_session_ttl, 43200, 60, 604800),
 };

@@ -35,6 +35,7 @@ struct tg_conf {
     int64_t connect_timeout;      /* seconds to connect to the upstream */
     int64_t db_connect_timeout;   /* seconds to connect to PostgreSQL */
     int64_t statement_timeout;    /* milliseconds per SQL statement */
+    int64_t db_pool_wait;         /* ms to wait for a free connection: 503 */
     int64_t db_pool_size;         /* PostgreSQL connections per program */
     int64_t usage_retention_days; /* sweep deletes older events; 0 keeps */
     int64_t admin_session_ttl;    /* seconds an admin login lasts */

@@ -26,8 +26,6 @@
 
 #define HEADER_MAX 8192
 
-#define DB_WAIT_MS 5000 /* for a free connection: then 503, not a hang */
-
 struct relay_worker {
     CURL *curl;
 };
@@ -85,7 +83,8 @@ static PGresult *
 db_call(struct req *r, const char *sql, int n, const char *const *params,
         struct tg_err *err)
 {
-    struct tg_db *db = tg_db_pool_get(r->app->pool, DB_WAIT_MS, err);
+    struct tg_db *db =
+        tg_db_pool_get(r->app->pool, (int)r->app->conf.db_pool_wait, err);
     PGresult *res = db != NULL
                         ? tg_db_exec(db, PGRES_TUPLES_OK, sql, n, params, err)
                         : NULL;
@@ -120,7 +119,7 @@ replay_spool(struct req *r)
 
     if (!tg_spool_pending(dir))
         return;
-    db = tg_db_pool_get(r->app->pool, DB_WAIT_MS, &err);
+    db = tg_db_pool_get(r->app->pool, (int)r->app->conf.db_pool_wait, &err);
     if (db != NULL && tg_spool_replay(dir, db, &done, &left, &err) != TG_OK)
         tg_log(TG_LOG_WARN, r->q.rid, "spool replay stopped: %s", err.msg);
     tg_db_pool_put(r->app->pool, db);

@@ -24,7 +24,7 @@ SECONDS = int(os.environ.get("TG_LOAD_SECONDS", "60"))
 
 @pytest.fixture(scope="module")
 def stack(db):
-    with Stack(db, conf={"threads": "256", "db_pool_size": "8"}, name="load") as s:
+    with Stack(db, conf={"threads": "256", "db_pool_size": "16"}, name="load") as s:
         yield s
 
 

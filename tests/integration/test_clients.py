@@ -1,0 +1,78 @@
+"""The clients people use, unchanged (issue 5): the official `openai` npm
+package and `ollama` (ollama-js), through the real stack, each call checked
+against what the fake upstream answers for it."""
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import INVARIANTS, TOP
+from stack import Stack
+
+CLIENTS = os.path.join(TOP, "tests", "clients")
+TOKS = "".join("tok%d " % i for i in range(8))
+
+
+@pytest.fixture(scope="module")
+def results(db):
+    with Stack(db, name="clients") as s:
+        def key(*flags):
+            name = "c-" + uuid.uuid4().hex[:8]
+            return s.tg.ok("key", "create", "--name", name, *flags).stdout.splitlines()[-1]
+
+        spent = key("--tokens-day", "0")
+        env = dict(os.environ, BASE=f"http://127.0.0.1:{s.port}", KEY=key(), SPENT=spent)
+        r = subprocess.run(["node", os.path.join(CLIENTS, "clients.mjs")], cwd=CLIENTS,
+                           env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert s.db.rows(INVARIANTS) == []
+        out["_events"] = s.db.rows("SELECT endpoint, prompt_tokens, completion_tokens "
+                                   "FROM usage_events ORDER BY id")
+        yield out
+
+
+def test_openai_chat_streaming_and_not(results):
+    assert results["openai_chat"] == {"content": TOKS, "finish": "stop", "usage": {
+        "prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18}}
+    s = results["openai_chat_stream"]
+    assert (s["content"], s["finish"], s["usage"]) == (TOKS, "stop", None)  # no usage unasked
+    assert results["openai_chat_stream_usage"]["usage"] == {
+        "prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18}
+
+
+def test_openai_completions_embeddings_and_models(results):
+    c = results["openai_completion"]
+    assert (c["text"], c["finish"], c["usage"]["completion_tokens"]) == ("tok0 tok1 tok2 ", "length", 3)
+    e = results["openai_embeddings"]
+    assert (e["n"], e["usage"]["prompt_tokens"]) == (2, 4)
+    assert "llama3:latest" in results["openai_models"]["ids"]
+
+
+def test_openai_errors_are_the_sdks_own_exceptions(results):
+    assert results["openai_bad_key"]["error"] == "AuthenticationError"
+    assert results["openai_bad_key"]["status"] == 401
+    assert results["openai_limit"]["error"] == "RateLimitError"
+    assert results["openai_limit"]["status"] == 429
+
+
+def test_ollama_js(results):
+    assert results["ollama_chat"] == {"content": TOKS, "prompt": 10, "eval": 8}
+    s = results["ollama_chat_stream"]
+    assert (s["content"], s["parts"], s["done"], s["eval"]) == (TOKS, 9, True, 8)
+    assert results["ollama_generate"] == {"response": TOKS, "eval": 8}
+    assert results["ollama_embed"] == {"n": 2, "prompt": 4}
+    assert "llama3:latest" in results["ollama_list"]["names"]
+    assert results["ollama_bad_key"]["status"] == 401
+
+
+def test_every_client_call_was_charged_what_it_used(results):
+    charged = {}
+    for endpoint, p, c in results["_events"]:
+        charged.setdefault(endpoint, []).append((int(p), int(c)))
+    assert charged["/v1/chat/completions"] == [(10, 8)] * 3
+    assert charged["/api/chat"] == [(10, 8)] * 2
+    assert charged["/v1/completions"] == [(10, 3)]
+    assert charged["/api/generate"] == [(10, 8)]
