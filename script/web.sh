@@ -15,6 +15,15 @@
 # relay's socket path. Stop it with SIGTERM to the PID tg_web_exec ran as.
 # As root, the workers of Apache, lighttpd and nginx run as nobody:nogroup,
 # who must be able to reach RELAY_SOCK.
+#
+# The admin pages: with TG_ADMIN_CGI (the CGI's path) and TG_ADMIN_CONFIG
+# (tollgate.conf) set, every server also serves tollgate-admin.cgi at /admin
+# and its stylesheet at /admin-static (examples/<server>'s admin part).
+# Caddy and nginx reach the CGI through fcgiwrap on DIR/fcgiwrap.sock:
+#
+#   tg_web_fcgiwrap SERVER      true if SERVER needs fcgiwrap for the CGI
+#   tg_web_fcgiwrap_exec DIR    exec fcgiwrap for TG_ADMIN_CGI on that socket
+#                               (in the foreground: stop it by its PID)
 
 TG_APACHE_BIN=${TG_APACHE_BIN:-apache2}
 TG_APACHE_MODULES=${TG_APACHE_MODULES:-/usr/lib/apache2/modules}
@@ -98,6 +107,12 @@ CONF
 tg_web_render_lighttpd() {
     _user=
     mkdir -p "$1/www"
+    _admin=
+    [ -n "${TG_ADMIN_CGI:-}" ] && _admin="
+var.tollgate_admin_cgi = \"$TG_ADMIN_CGI\"
+var.tollgate_admin_static = \"$TOP/admin-cgi/static\"
+var.tollgate_config = \"$TG_ADMIN_CONFIG\"
+include \"$TOP/examples/lighttpd/admin.conf\""
     if [ -n "$_root" ]; then
         _user='server.username = "nobody"
 server.groupname = "nogroup"'
@@ -123,12 +138,16 @@ var.tollgate_authz_host = "$3"
 var.tollgate_authz_port = $4
 var.tollgate_relay = "$5"
 include "$TOP/examples/lighttpd/tollgate.conf"
+$_admin
 CONF
 }
 
 # admin off: every instance would want localhost:2019. No access log: Caddy's
 # records the query string.
 tg_web_render_caddy() {
+    _admin=
+    [ -n "${TG_ADMIN_CGI:-}" ] &&
+        _admin="import $TOP/examples/caddy/admin.caddy $TG_ADMIN_CGI $TOP/admin-cgi/static $TG_ADMIN_CONFIG $1/fcgiwrap.sock"
     cat >"$1/Caddyfile" <<CONF
 # Written by tg_web_render (script/web.sh); edit that instead.
 {
@@ -142,6 +161,7 @@ tg_web_render_caddy() {
 http://:$2 {
 	bind 127.0.0.1
 	import $TOP/examples/caddy/tollgate.caddy $3:$4 $5
+	$_admin
 }
 CONF
 }
@@ -152,6 +172,13 @@ tg_web_render_nginx() {
     mkdir -p "$1/tmp"
     chmod 1777 "$1/tmp"
     cp "$TG_NGINX_PARAMS" "$1/fastcgi_params"
+    _admin=
+    [ -n "${TG_ADMIN_CGI:-}" ] && _admin="
+        set \$tollgate_admin_cgi $TG_ADMIN_CGI;
+        set \$tollgate_admin_static $TOP/admin-cgi/static;
+        set \$tollgate_config $TG_ADMIN_CONFIG;
+        set \$tollgate_fcgiwrap unix:$1/fcgiwrap.sock;
+        include $TOP/examples/nginx/admin.conf;"
     sed -e "s|127\.0\.0\.1:9001|$3:$4|" -e "s|unix:/run/tollgate/relay\.sock|unix:$5|" \
         "$TOP/examples/nginx/upstreams.conf" >"$1/upstreams.conf"
     cat >"$1/nginx.conf" <<CONF
@@ -175,10 +202,32 @@ http {
     server {
         listen 127.0.0.1:$2;
         server_name 127.0.0.1;
-        include $TOP/examples/nginx/tollgate.conf;
+        include $TOP/examples/nginx/tollgate.conf;$_admin
     }
 }
 CONF
+}
+
+tg_web_fcgiwrap() {
+    case $1 in
+    caddy | nginx) return 0 ;;
+    *) return 1 ;;
+    esac
+}
+
+# One process (with -c N, its N children would outlive a SIGTERM to its PID),
+# restricted to the one program. As root, the web servers'
+# workers run as nobody: tg_web_fcgiwrap_ready makes the socket theirs too.
+tg_web_fcgiwrap_exec() {
+    : "${TG_ADMIN_CGI:?tg_web_fcgiwrap_exec: TG_ADMIN_CGI is not set}"
+    rm -f "$1/fcgiwrap.sock"
+    exec fcgiwrap -p "$TG_ADMIN_CGI" -s "unix:$1/fcgiwrap.sock"
+}
+
+# tg_web_fcgiwrap_ready DIR: true once fcgiwrap's socket is there (and
+# open to every user).
+tg_web_fcgiwrap_ready() {
+    [ -S "$1/fcgiwrap.sock" ] && chmod 666 "$1/fcgiwrap.sock"
 }
 
 # tg_web_check SERVER DIR: the server's configuration test (says why on

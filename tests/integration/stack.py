@@ -214,6 +214,7 @@ class Stack:
             names[f"{web} (stderr)"] = self.dir / f"{web}.out"
             names[f"{web} error.log"] = self.dir / web / "error.log"
             names[f"{web} access.log"] = self.dir / web / "access.log"
+            names[f"fcgiwrap ({web})"] = self.dir / f"{web}.fcgiwrap.log"
         return {k: v for k, v in names.items() if v.exists()}
 
     def log_text(self):
@@ -357,9 +358,9 @@ class Stack:
             raise ValueError(web)
         web_sh = os.path.join(TOP, "script", "web.sh")
         env = dict(os.environ, TOP=TOP)
-        if self.admin and web == "apache":  # the admin pages: Apache only for now
+        if self.admin:  # the admin pages at /admin too
             env.update(TG_ADMIN_CGI=ADMIN_CGI, TG_ADMIN_CONFIG=str(self.tg.conf))
-            self._admin_files_for_apache()
+            self._admin_files_for_nobody()
         have = subprocess.run(["sh", "-c", '. "$1" && command -v "$(tg_web_bin "$2")"', "sh", web_sh, web],
                               env=env, capture_output=True, text=True)
         if have.returncode != 0:
@@ -371,6 +372,15 @@ class Stack:
             env=env, capture_output=True, text=True)
         if render.returncode != 0:
             raise StackError(f"{web} configuration refused:\n{render.stdout}{render.stderr}")
+        if self.admin and subprocess.run(["sh", "-c", '. "$0" && tg_web_fcgiwrap "$1"', web_sh, web],
+                                         env=env).returncode == 0:
+            # Caddy and nginx run the CGI through fcgiwrap, one per front end.
+            name = f"fcgiwrap ({web})"
+            self._spawn(name, ["sh", "-c", '. "$0" && tg_web_fcgiwrap_exec "$1"', web_sh, str(wdir)],
+                        self.dir / f"{web}.fcgiwrap.log", env=env)
+            self._wait(name, lambda: subprocess.run(
+                ["sh", "-c", '. "$0" && tg_web_fcgiwrap_ready "$1"', web_sh, str(wdir)]).returncode == 0,
+                f"socket {wdir}/fcgiwrap.sock")
         self._spawn(web, ["sh", "-c", '. "$0" && tg_web_exec "$@"', web_sh, web, str(wdir)],
                     self.dir / f"{web}.out", env=env)
         self._wait(web, lambda: self._accepts(port), f"listener on 127.0.0.1:{port}")
@@ -383,12 +393,14 @@ class Stack:
             self._start_web(web, port)
         except BaseException:
             self.stop_process(web)
+            self.stop_process(f"fcgiwrap ({web})")
             raise
         return port
 
-    def _admin_files_for_apache(self):
-        """As root, Apache runs the CGI as nobody: it must read the secret
-        and the admin credential files (mode 600 stays: owner nobody)."""
+    def _admin_files_for_nobody(self):
+        """As root, Apache and lighttpd run the CGI as nobody: it must read
+        the secret and the admin credential files (mode 600 stays: owner
+        nobody; fcgiwrap, for Caddy and nginx, runs as root here)."""
         if os.getuid() != 0:
             return
         import pwd
@@ -418,7 +430,8 @@ class Stack:
         return p.returncode
 
     def stop(self):
-        for name in [*self.ports, "tollgate-relay", "tollgate-authz", "fake-ollama"]:
+        for name in [*self.ports, *(f"fcgiwrap ({w})" for w in self.ports),
+                     "tollgate-relay", "tollgate-authz", "fake-ollama"]:
             self.stop_process(name)
         return self.exit_codes
 
