@@ -18,6 +18,7 @@ CREATE TABLE api_keys (
     tokens_day_limit     bigint CHECK (tokens_day_limit >= 0),
     tokens_month_limit   bigint CHECK (tokens_month_limit >= 0),
     reservation_tokens   bigint CHECK (reservation_tokens > 0), -- NULL: global
+    max_output_tokens    bigint CHECK (max_output_tokens > 0), -- output cap
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now(),
     rotated_at           timestamptz,
@@ -128,6 +129,7 @@ RETURNS TABLE (id bigint, name text, report json) LANGUAGE sql STABLE AS $$
         'tokens_day_limit', k.tokens_day_limit,
         'tokens_month_limit', k.tokens_month_limit,
         'reservation_tokens', k.reservation_tokens,
+        'max_output_tokens', k.max_output_tokens,
         'created_at', k.created_at, 'updated_at', k.updated_at,
         'rotated_at', k.rotated_at, 'not_before', k.not_before,
         'expires_at', k.expires_at, 'disabled_at', k.disabled_at,

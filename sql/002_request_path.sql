@@ -149,10 +149,11 @@ END $$;
 
 -- The relay claims a reservation once: a ticket is good for one request.
 -- Claiming extends the expiry, so the relay has the whole TTL from now.
--- Returns the reserved tokens and the key's policy, or no row.
+-- Returns the reserved tokens and the key's policy (models, lock, output
+-- cap), or no row.
 CREATE FUNCTION tg_claim(p_resv bigint, p_key bigint, p_ttl integer)
 RETURNS TABLE (tokens bigint, scope text, allowed_models text[],
-               force_model text, key_name text)
+               force_model text, key_name text, max_output_tokens bigint)
 LANGUAGE sql AS $$
     UPDATE reservations r
        SET claimed_at = now(),
@@ -161,7 +162,8 @@ LANGUAGE sql AS $$
      WHERE r.id = p_resv AND r.key_id = p_key AND k.id = r.key_id
        AND r.claimed_at IS NULL AND r.settled_at IS NULL
        AND r.expires_at > now()
-    RETURNING r.tokens, k.scope, k.allowed_models, k.force_model, k.name
+    RETURNING r.tokens, k.scope, k.allowed_models, k.force_model, k.name,
+              k.max_output_tokens
 $$;
 
 -- Raises a claimed reservation towards `p_want` within what remains of the

@@ -177,7 +177,7 @@ class RawStream:
 
 class Stack:
     def __init__(self, db, *, web="apache", fake=True, upstream=None, conf=None, name="stack",
-                 admin=False):
+                 admin=False, every_web=False):
         base = os.environ.get("TG_TMP") or tempfile.gettempdir()
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}.", dir=base))
         # The web server's workers run as nobody when we are root: they must
@@ -200,6 +200,7 @@ class Stack:
         self.procs = {}   # name -> Popen, in start order
         self.exit_codes = {}
         self.tg = None
+        self.every_web = every_web  # a front end of each server, one set of programs
         self.admin = admin  # also serve tollgate-admin.cgi at /admin
 
     # ---- logs --------------------------------------------------------------
@@ -352,6 +353,9 @@ class Stack:
         self.start_program("tollgate-relay")
 
         self._start_web(self.web, self.port)
+        for web in WEB_SERVERS:
+            if self.every_web and web != self.web:
+                self.add_web(web)
 
     def _start_web(self, web, port):
         if web not in WEB_SERVERS:

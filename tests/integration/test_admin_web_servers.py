@@ -15,18 +15,13 @@ from stack import Stack
 
 @pytest.fixture(scope="module")
 def stack(db):
-    s = Stack(db, web=WEB_SERVERS[0], name="admin-web", admin=True)
+    s = Stack(db, name="admin-web", admin=True, every_web=True)
     pw = s.dir / "admin_password"
     pw.write_text(hash_password(PASSWORD) + "\n")
     pw.chmod(0o600)
     s.extra_conf["admin_password_file"] = str(pw)
-    s.start()
-    try:
-        for web in WEB_SERVERS[1:]:
-            s.add_web(web)
+    with s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.mark.parametrize("web", WEB_SERVERS)

@@ -30,14 +30,8 @@ DENIAL_HEADERS = ("www-authenticate", "retry-after", "x-ratelimit-limit-requests
 
 @pytest.fixture(scope="module")
 def stack(db):
-    s = Stack(db, web=WEB_SERVERS[0], conf={"threads": "16"}, name="web-servers")
-    s.start()
-    try:
-        for web in WEB_SERVERS[1:]:
-            s.add_web(web)
+    with Stack(db, conf={"threads": "16"}, name="web-servers", every_web=True) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def new_key(stack, *flags):
