@@ -14,23 +14,14 @@
 #include "conf.h"
 #include "db.h"
 #include "err.h"
+#include "form.h"
 
 #define ADMIN_BODY_MAX (1 << 20)  /* request bodies: forms and JSON */
 #define ADMIN_PAGE_MAX (16 << 20) /* one rendered response */
-#define ADMIN_PARAMS_MAX 64       /* form or query parameters */
 #define ADMIN_PAGE_SIZE 100       /* rows per page in every list */
 #define ADMIN_COOKIE "tg_admin"
 #define ADMIN_XSTR(x) #x
 #define ADMIN_STR(x) ADMIN_XSTR(x) /* a number macro as a literal */
-
-struct admin_param {
-    char *name, *value; /* decoded, NUL-terminated, owned */
-};
-
-struct admin_params {
-    struct admin_param p[ADMIN_PARAMS_MAX];
-    size_t n;
-};
 
 enum admin_who { WHO_NONE, WHO_SESSION, WHO_REMOTE_USER, WHO_MASTER_KEY };
 
@@ -60,7 +51,6 @@ struct admin {
 };
 
 /* Parameter lookup: NULL when absent. */
-const char *admin_param(const struct admin_params *ps, const char *name);
 
 /* Response helpers. */
 void admin_header(struct admin *a, const char *fmt, ...) TG_PRINTF(2, 3);

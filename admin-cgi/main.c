@@ -27,89 +27,6 @@ env(const char *name)
     return v != NULL ? v : "";
 }
 
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes application/x-www-form-urlencoded text in place. */
-static void
-urldecode(char *s)
-{
-    char *w = s;
-
-    for (; *s != '\0'; s++) {
-        if (*s == '+') {
-            *w++ = ' ';
-        } else if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            *w++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
-            s += 2;
-        } else {
-            *w++ = *s;
-        }
-    }
-    *w = '\0';
-}
-
-static void
-parse_params(struct admin_params *ps, const char *text, size_t len)
-{
-    size_t i = 0;
-
-    while (i < len && ps->n < ADMIN_PARAMS_MAX) {
-        size_t j = i, eq;
-        char *pair;
-
-        while (j < len && text[j] != '&')
-            j++;
-        pair = strndup(text + i, j - i);
-        if (pair == NULL)
-            return;
-        eq = strcspn(pair, "=");
-        ps->p[ps->n].value = strdup(pair[eq] == '=' ? pair + eq + 1 : "");
-        pair[eq] = '\0';
-        ps->p[ps->n].name = pair;
-        if (ps->p[ps->n].value == NULL) {
-            free(pair);
-            return;
-        }
-        urldecode(ps->p[ps->n].name);
-        urldecode(ps->p[ps->n].value);
-        ps->n++;
-        i = j + 1;
-    }
-}
-
-static void
-free_params(struct admin_params *ps)
-{
-    size_t i;
-
-    for (i = 0; i < ps->n; i++) {
-        free(ps->p[i].name);
-        free(ps->p[i].value);
-    }
-    ps->n = 0;
-}
-
-const char *
-admin_param(const struct admin_params *ps, const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < ps->n; i++)
-        if (strcmp(ps->p[i].name, name) == 0)
-            return ps->p[i].value;
-    return NULL;
-}
-
 void
 admin_header(struct admin *a, const char *fmt, ...)
 {
@@ -188,29 +105,6 @@ master_key_ok(struct admin *a, const char *authz)
     return ok;
 }
 
-/* The session cookie's value from Cookie:, if any. */
-static bool
-cookie_value(const char *hdr, char *out, size_t outlen)
-{
-    size_t nlen = strlen(ADMIN_COOKIE);
-
-    while (*hdr != '\0') {
-        size_t len;
-
-        while (*hdr == ' ' || *hdr == ';')
-            hdr++;
-        len = strcspn(hdr, ";");
-        if (len > nlen && strncmp(hdr, ADMIN_COOKIE "=", nlen + 1) == 0 &&
-            len - nlen - 1 < outlen) {
-            memcpy(out, hdr + nlen + 1, len - nlen - 1);
-            out[len - nlen - 1] = '\0';
-            return true;
-        }
-        hdr += len;
-    }
-    return false;
-}
-
 static bool
 session_ok(struct admin *a)
 {
@@ -220,7 +114,8 @@ session_ok(struct admin *a)
     PGresult *res;
     bool ok;
 
-    if (!cookie_value(env("HTTP_COOKIE"), cookie, sizeof(cookie)) ||
+    if (!admin_cookie_value(env("HTTP_COOKIE"), ADMIN_COOKIE, cookie,
+                            sizeof(cookie)) ||
         admin_cookie_verify(a->mac_key, cookie, time(NULL), a->sid) != TG_OK)
         return false;
     params[0] = a->sid;
@@ -282,7 +177,7 @@ read_body(struct admin *a)
     a->body_len = got;
     if (strncmp(env("CONTENT_TYPE"), "application/x-www-form-urlencoded", 33) ==
         0)
-        parse_params(&a->form, a->body, got);
+        return admin_params_parse(&a->form, a->body, got);
     return true;
 }
 
@@ -419,7 +314,8 @@ main(int argc, char **argv)
         a.base = script;
     }
     security_headers(&a);
-    parse_params(&a.query, env("QUERY_STRING"), strlen(env("QUERY_STRING")));
+    (void)admin_params_parse(&a.query, env("QUERY_STRING"),
+                             strlen(env("QUERY_STRING")));
     if (!setup(&a, &err)) {
         fprintf(stderr, "tollgate-admin.cgi: %s\n",
                 err.msg[0] ? err.msg : "out of memory");
@@ -443,8 +339,8 @@ main(int argc, char **argv)
     if (strcmp(a.method, "HEAD") != 0)
         fwrite(tg_buf_cstr(&a.out), 1, tg_buf_len(&a.out), stdout);
     fflush(stdout);
-    free_params(&a.query);
-    free_params(&a.form);
+    admin_params_free(&a.query);
+    admin_params_free(&a.form);
     free(a.body);
     tg_buf_free(&a.headers);
     tg_buf_free(&a.out);

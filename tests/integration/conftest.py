@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+import leaks
+
 TOP = os.environ.get("TG_TOP", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BUILD = os.environ.get("TG_BUILD_DIR", os.path.join(TOP, "build", "test"))
 PGHOST = os.environ.get("TG_TEST_PGHOST")
@@ -92,8 +94,11 @@ class Tollgate:
     def run(self, *args, env=None, timeout=30):
         e = dict(os.environ, TOLLGATE_CONFIG=str(self.conf))
         e.update(env or {})
-        return subprocess.run([os.path.join(BUILD, "cli", "tollgate"), *args],
-                              capture_output=True, text=True, env=e, timeout=timeout)
+        r = subprocess.run([os.path.join(BUILD, "cli", "tollgate"), *args],
+                           capture_output=True, text=True, env=e, timeout=timeout)
+        if r.returncode == 0:
+            leaks.remember_cli(args, r.stdout)
+        return r
 
     def ok(self, *args):
         r = self.run(*args)

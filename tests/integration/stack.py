@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import time
 
+import leaks
 from conftest import BUILD, TOP, Tollgate
 
 FAKE = os.path.join(TOP, "tests", "fake-ollama", "fake-ollama")
@@ -202,6 +203,7 @@ class Stack:
         self.tg = None
         self.every_web = every_web  # a front end of each server, one set of programs
         self.admin = admin  # also serve tollgate-admin.cgi at /admin
+        leaks.STACKS.append(self)
 
     # ---- logs --------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import leaks
+
 from conftest import INVARIANTS
 from stack import Stack, wait_for
 
@@ -39,7 +41,7 @@ def b62(n, width):
 def make_key():
     """A key as lib/keys.c makes them: 43 base62 random, 6 base62 CRC-32."""
     body = b62(int.from_bytes(secrets.token_bytes(32), "big"), 43)
-    return "sk-tg-" + body + b62(binascii.crc32(body.encode()), 6)
+    return leaks.remember("sk-tg-" + body + b62(binascii.crc32(body.encode()), 6))
 
 
 def open_reservations(stack):
