@@ -185,7 +185,7 @@ static void
 security_headers(struct admin *a)
 {
     admin_header(a, "Content-Security-Policy: default-src 'none'; "
-                    "style-src 'self'; img-src 'self' data:; "
+                    "style-src 'self'; script-src 'self'; img-src 'self' data:; "
                     "form-action 'self'; frame-ancestors 'none'; "
                     "base-uri 'none'");
     admin_header(a, "X-Content-Type-Options: nosniff");

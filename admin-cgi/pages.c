@@ -43,7 +43,9 @@ page_begin(struct admin *a, const char *title, const char *active)
     tg_buf_puts(&a->out, " · tollgate admin</title><link rel=\"stylesheet\" "
                          "href=\"");
     esc(a, a->base);
-    tg_buf_puts(&a->out, "-static/admin.css\"></head><body>"
+    tg_buf_puts(&a->out, "-static/admin.css\"><script defer src=\"");
+    esc(a, a->base);
+    tg_buf_puts(&a->out, "-static/admin.js\"></script></head><body>"
                          "<header class=\"top\"><a class=\"brand\" href=\"");
     esc(a, a->base);
     tg_buf_puts(&a->out, "/keys\">tollgate</a>");

@@ -87,6 +87,11 @@ try {
   await page.click("button:has-text('Create key')");
   const key = await page.inputValue("#newkey");
   check(/^sk-tg-[A-Za-z0-9]{49}$/.test(key), `no key shown: ${key}`);
+  await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
+  await page.click("button.copy");
+  await page.waitForFunction(() => document.querySelector("button.copy").textContent === "Copied");
+  check((await page.evaluate(() => navigator.clipboard.readText())) === key, "Copy key did not copy the key");
+  step("the Copy key button put the key on the clipboard");
   check((await page.textContent(".warning")).includes("shown this once"), "no shown-once warning");
   await page.evaluate(() => {
     const k = document.querySelector("#newkey");

@@ -42,7 +42,8 @@ def test_admin_flow_in_chromium(stack):
                        capture_output=True, text=True, timeout=150)
     assert r.returncode == 0 and r.stdout.rstrip().endswith("FLOW OK"), \
         f"{r.stdout}\n{r.stderr}\n{stack.report()}"
-    for step in ("logged in", "shown once", "curl through the stack with the key: 200",
+    for step in ("logged in", "shown once", "Copy key button put the key on the clipboard",
+                 "curl through the stack with the key: 200",
                  "usage chart", "Recent requests", "curl gets 403", "logged out"):
         assert step in r.stdout, r.stdout
     shots = sorted(p.name for p in out.iterdir())

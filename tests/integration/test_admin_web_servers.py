@@ -38,12 +38,17 @@ def test_admin_pages_are_served_under_every_server(stack, web):
     assert r.status == 200 and r.headers["content-type"].startswith("text/html"), f"{r}\n{stack.report()}"
     assert b'type="password"' in r.body, r
     csp = r.headers["content-security-policy"]
-    assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp and "script-src" not in csp
+    assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp
+    assert "script-src 'self';" in csp  # the copy button's file, nothing inline
 
     css = stack.http("GET", "/admin-static/admin.css", port=port)
     assert css.status == 200 and css.headers["content-type"].startswith("text/css"), css
     assert css.headers.get("x-content-type-options") == "nosniff", css
     assert b"tollgate admin" in css.body
+    js = stack.http("GET", "/admin-static/admin.js", port=port)
+    assert js.status == 200 and js.headers["content-type"].startswith("text/javascript"), js
+    assert js.headers.get("x-content-type-options") == "nosniff", js
+    assert b"navigator.clipboard" in js.body
 
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     r = stack.http("POST", "/admin/login", "password=wrong+password", form, port=port)
