@@ -57,6 +57,12 @@ main(int argc, char **argv)
         status = cli_sweep(&c, argc, argv);
     else if (strcmp(argv[0], "check") == 0)
         status = cli_check(&c, argc, argv);
+    else if (strcmp(argv[0], "usage") == 0)
+        status = cli_usage_report(&c, argc, argv);
+    else if (strcmp(argv[0], "events") == 0)
+        status = cli_events(&c, argc, argv);
+    else if (strcmp(argv[0], "import") == 0)
+        status = cli_import(&c, argc, argv);
     else {
         fprintf(stderr, "tollgate: unknown command '%s'\n", argv[0]);
         cli_usage(stderr, NULL);

@@ -21,20 +21,72 @@ query(struct cli *c, const char *sql, int n, const char *const *params,
     return tg_db_exec(c->db, PGRES_TUPLES_OK, sql, n, params, err);
 }
 
+/* "90d" or "24h" (what --retain takes) as an interval PostgreSQL reads. */
+static enum tg_code
+retention(const char *v, char *out, size_t len, struct tg_err *err)
+{
+    int64_t n;
+    char num[16];
+    size_t digits = strspn(v, "0123456789");
+
+    if (digits == 0 || digits >= sizeof(num) || strlen(v) != digits + 1 ||
+        (v[digits] != 'd' && v[digits] != 'h'))
+        return tg_err_set(err, TG_E_USAGE,
+                          "sweep: --retain: want days or hours like 90d or "
+                          "24h, got '%.32s'",
+                          v);
+    memcpy(num, v, digits);
+    num[digits] = '\0';
+    if (tg_conf_parse_int(num, 1, 1000000, &n) != TG_OK)
+        return tg_err_set(err, TG_E_USAGE, "sweep: --retain: %.32s is out of "
+                          "range (at least 1)", v);
+    snprintf(out, len, "%" PRId64 " %s", n, v[digits] == 'd' ? "days" : "hours");
+    return TG_OK;
+}
+
+/* Drops everything older than `keep` (an interval; "" keeps all). */
+static enum tg_code
+prune(struct cli *c, const char *keep, struct tg_err *err)
+{
+    const char *params[1] = {keep};
+    PGresult *res;
+    int r;
+
+    if (keep[0] == '\0')
+        return TG_OK;
+    res = query(c, "SELECT what, removed FROM tg_prune($1::interval)", 1,
+                params, err);
+    if (res == NULL)
+        return err->code;
+    for (r = 0; r < PQntuples(res); r++)
+        printf("sweep: removed %s %s older than %s\n", PQgetvalue(res, r, 1),
+               PQgetvalue(res, r, 0), keep);
+    PQclear(res);
+    return TG_OK;
+}
+
 int
 cli_sweep(struct cli *c, int argc, char **argv)
 {
-    char days[24];
-    const char *params[1] = {days};
+    const char *retain = NULL;
     struct tg_err err = {0};
+    char keep[48] = "";
     PGresult *res;
     int done = 0, left = 0;
 
-    (void)argv;
-    if (argc != 1) {
+    if (argc == 3 && strcmp(argv[1], "--retain") == 0)
+        retain = argv[2];
+    else if (argc == 2 && strncmp(argv[1], "--retain=", 9) == 0)
+        retain = argv[1] + 9;
+    else if (argc != 1) {
         cli_usage(stderr, NULL);
         return CLI_EXIT_USAGE;
     }
+    if (retain != NULL && retention(retain, keep, sizeof(keep), &err) != TG_OK)
+        return cli_fail(err.code, &err);
+    if (retain == NULL && c->conf.usage_retention_days > 0)
+        snprintf(keep, sizeof(keep), "%" PRId64 " days",
+                 c->conf.usage_retention_days);
     res = query(c, "SELECT tg_sweep()", 0, NULL, &err);
     if (res == NULL)
         return cli_fail(err.code, &err);
@@ -44,19 +96,8 @@ cli_sweep(struct cli *c, int argc, char **argv)
     if (tg_spool_replay(c->conf.spool_dir, c->db, &done, &left, &err) != TG_OK)
         return cli_fail(err.code, &err);
     printf("sweep: replayed %d spooled settlement(s), %d left\n", done, left);
-    if (c->conf.usage_retention_days > 0) {
-        snprintf(days, sizeof(days), "%" PRId64, c->conf.usage_retention_days);
-        res = query(c,
-                    "WITH d AS (DELETE FROM usage_events WHERE at < now() - "
-                    "make_interval(days => $1::int) RETURNING 1) SELECT "
-                    "count(*) FROM d",
-                    1, params, &err);
-        if (res == NULL)
-            return cli_fail(err.code, &err);
-        printf("sweep: removed %s usage event(s) older than %s days\n",
-               PQgetvalue(res, 0, 0), days);
-        PQclear(res);
-    }
+    if (prune(c, keep, &err) != TG_OK)
+        return cli_fail(err.code, &err);
     return CLI_EXIT_OK;
 }
 

@@ -61,6 +61,17 @@ enum tg_code tg_keyops_create(const struct tg_keyops_ctx *ctx,
                               size_t keylen, long long *id,
                               struct tg_err *err) TG_MUSTCHECK;
 
+/* Imports another proxy's key (plaintext `key`) as a legacy key: stored as
+ * its HMAC like any key, named ch->name or the first free NAME-2, NAME-3
+ * ..., which goes to name. TG_E_CONFLICT when the key is here already,
+ * TG_E_BAD_REQUEST when its text cannot be a legacy key (see keys.h). */
+enum tg_code tg_keyops_importable(const char *prefix, const char *key,
+                                  struct tg_err *err) TG_MUSTCHECK;
+enum tg_code tg_keyops_import(const struct tg_keyops_ctx *ctx,
+                              const struct tg_keyops_change *ch,
+                              const char *key, char *name, size_t namelen,
+                              struct tg_err *err) TG_MUSTCHECK;
+
 /* Updates the given fields; TG_E_USAGE when nothing is given,
  * TG_E_NOT_FOUND when no key has that name. */
 enum tg_code tg_keyops_update(const struct tg_keyops_ctx *ctx,
