@@ -33,6 +33,8 @@ int cli_migrate(struct cli *c, int argc, char **argv);
 int cli_key(struct cli *c, int argc, char **argv);
 int cli_sweep(struct cli *c, int argc, char **argv);
 int cli_check(struct cli *c, int argc, char **argv);
+/* `tollgate check` when the configuration itself did not load. */
+void cli_check_conf_failed(const char *path, const struct tg_err *err);
 int cli_usage_report(struct cli *c, int argc, char **argv);
 int cli_events(struct cli *c, int argc, char **argv);
 int cli_import(struct cli *c, int argc, char **argv);

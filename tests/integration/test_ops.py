@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from conftest import INVARIANTS, Tollgate
-from stack import Stack
+from stack import Stack, free_port
 
 
 def key_hash(tg, key):
@@ -274,3 +274,65 @@ def test_ollaguard_keys_work_through_tollgate_right_after_import(stack, tmp_path
     assert stack.http("POST", "/api/chat", body, {"Authorization": "Bearer og-1"}).status == 401
     assert len(stack.fake_requests()) == n0
     assert stack.db.rows(INVARIANTS) == []
+
+
+# ---- tollgate check --------------------------------------------------------
+def check_line(r, what):
+    return next((l for l in r.stdout.splitlines() if l.split()[:1] == [what]), "")
+
+
+def test_check_is_all_well_against_the_running_stack(stack):
+    r = stack.tg.run("check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for what in ("config", "secret", "database", "upstream", "spool"):
+        assert check_line(r, what).split()[1] == "ok", r.stdout
+    assert "all migrations applied" in check_line(r, "database")
+    assert "(Ollama " in check_line(r, "upstream")
+    assert check_line(r, "web")  # best effort, but always reported
+
+
+def test_check_names_a_bad_configuration_value(tmp_path, database):
+    tg = Tollgate(tmp_path, database, threads="lots")
+    r = tg.run("check")
+    line = check_line(r, "config")
+    assert r.returncode == 2 and "FAIL" in line and "threads" in line and "tollgate.conf:" in line
+    assert "-- fix: correct it in " + str(tg.conf) in line
+
+
+@pytest.mark.parametrize("mode,says", [(0o644, "other users may read it"),
+                                       (0o640, "the group may read it")])
+def test_check_fails_a_secret_others_can_read(tg, mode, says):
+    tg.secret.chmod(mode)
+    r = tg.run("check")
+    line = check_line(r, "secret")
+    assert r.returncode == 2 and "FAIL" in line and says in line and "chmod 600" in line, r.stdout
+
+
+def test_check_fails_when_the_database_is_down(tmp_path, database):
+    port = free_port()
+    tg = Tollgate(tmp_path, database)
+    tg.conf.write_text(tg.conf.read_text().replace(database.conninfo,
+                                                   f"host=127.0.0.1 port={port} user=tollgate dbname=x"))
+    r = tg.run("check")
+    line = check_line(r, "database")
+    assert r.returncode == 2 and "FAIL" in line and "fix: start PostgreSQL or correct db =" in line, r.stdout
+
+
+def test_check_fails_when_migrations_are_missing(tmp_path, database):
+    tg = Tollgate(tmp_path, database)
+    r = tg.run("check")
+    line = check_line(r, "database")
+    assert r.returncode == 2 and "not applied, the first 001_init.sql" in line, r.stdout
+    assert line.endswith("fix: run tollgate migrate")
+    tg.ok("migrate")
+    assert "all migrations applied" in check_line(tg.run("check"), "database")
+
+
+def test_check_fails_when_the_upstream_is_down(tmp_path, database):
+    port = free_port()
+    tg = Tollgate(tmp_path, database, upstream=f"http://127.0.0.1:{port}")
+    tg.ok("migrate")
+    r = tg.run("check")
+    line = check_line(r, "upstream")
+    assert r.returncode == 2 and "FAIL" in line and f"127.0.0.1:{port}/api/version" in line, r.stdout
+    assert "fix: start Ollama there or correct upstream =" in line
