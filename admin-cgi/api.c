@@ -27,6 +27,8 @@ json_text(json_t *v, char *out, size_t outlen, const char **val)
     }
     if (json_is_integer(v))
         snprintf(out, outlen, "%lld", (long long)json_integer_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, outlen, "%s", json_is_true(v) ? "yes" : "no");
     else if (json_is_string(v))
         snprintf(out, outlen, "%s", json_string_value(v));
     else if (json_is_array(v)) {

@@ -29,6 +29,7 @@ const struct tg_keyops_field tg_keyops_fields[TG_KEYOPS_NFIELDS] = {
     {"force-model", "force_model", TG_KF_TEXT},
     {"scope", "scope", TG_KF_SCOPE},
     {"max-output", "max_output_tokens", TG_KF_COUNT},
+    {"capture-bodies", "capture_bodies", TG_KF_BOOL},
 };
 
 /* `?` is the text parameter, cast to the column's type; a NULL parameter
@@ -40,6 +41,7 @@ static const char *const exprs[] = {
     [TG_KF_LIST] = "string_to_array(?::text, ',')",
     [TG_KF_TEXT] = "?::text",
     [TG_KF_SCOPE] = "?::text",
+    [TG_KF_BOOL] = "?::boolean",
 };
 
 static const struct simple {
@@ -75,6 +77,9 @@ tg_keyops_check(size_t i, const char *v, const char *label, struct tg_err *err)
         strcmp(v, "admin") != 0)
         return tg_err_set(err, TG_E_USAGE, "%sscope: use infer or admin",
                           label);
+    if (f->kind == TG_KF_BOOL && strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+        return tg_err_set(err, TG_E_USAGE, "%s%s: use yes or no", label,
+                          f->flag);
     if (f->kind != TG_KF_SCOPE && tg_keyops_is_none(v))
         return TG_OK;
     if (f->kind == TG_KF_COUNT &&

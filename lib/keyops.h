@@ -16,7 +16,8 @@ enum tg_keyops_kind {
     TG_KF_TIME,
     TG_KF_LIST,
     TG_KF_TEXT,
-    TG_KF_SCOPE
+    TG_KF_SCOPE,
+    TG_KF_BOOL /* yes or no */
 };
 
 struct tg_keyops_field {
@@ -25,7 +26,7 @@ struct tg_keyops_field {
     enum tg_keyops_kind kind;
 };
 
-#define TG_KEYOPS_NFIELDS 12
+#define TG_KEYOPS_NFIELDS 13
 #define TG_KEYOPS_NLIMITS 5 /* the first five fields are the limits */
 #define TG_KEYOPS_EXPIRES 6 /* index of expires_at */
 extern const struct tg_keyops_field tg_keyops_fields[TG_KEYOPS_NFIELDS];

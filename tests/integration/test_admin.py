@@ -475,3 +475,15 @@ def test_stats_json_for_dashboards_hourly_by_model_and_key_per_minute_and_24h(tm
     assert api(a, "GET", "/stats/weekly").status == 404
     anon = a.run("GET", "/api/stats", cookie="")
     assert anon.status == 401
+
+
+def test_recent_requests_show_a_captured_body_as_text(admin):
+    key_id, _ = create_key(admin, "cap")
+    admin.db.rows("INSERT INTO usage_events (key_id, reservation_id, model, endpoint, status, http_status) "
+                  f"VALUES ({key_id}, 4242, 'llama3', '/api/chat', 'ok', 200)")
+    admin.db.rows("INSERT INTO request_bodies (reservation_id, key_id, body) VALUES "
+                  f"(4242, {key_id}, '{{\"prompt\": \"<script>alert(1)</script>\"}}')")
+    r = admin.run("GET", "/requests")
+    assert r.status == 200
+    assert "<details><summary>body</summary><pre>" in r.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text and "<script>alert" not in r.text

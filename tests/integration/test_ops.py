@@ -336,3 +336,31 @@ def test_check_fails_when_the_upstream_is_down(tmp_path, database):
     line = check_line(r, "upstream")
     assert r.returncode == 2 and "FAIL" in line and f"127.0.0.1:{port}/api/version" in line, r.stdout
     assert "fix: start Ollama there or correct upstream =" in line
+
+
+# ---- capture_bodies ----------------------------------------------------------
+def test_captured_bodies_are_stored_compressed_by_postgresql_and_pruned(stack):
+    name = "cap-" + uuid.uuid4().hex[:6]
+    k = stack.tg.ok("key", "create", "--name", name, "--capture-bodies", "yes").stdout.splitlines()[-1]
+    other = stack.tg.ok("key", "create", "--name", name + "-no").stdout.splitlines()[-1]
+    assert json.loads(stack.tg.ok("key", "show", name, "--json").stdout)["capture_bodies"] is True
+    text = "tell me about tolls " * 400  # 8 kB: past the TOAST threshold
+    body = {"model": "llama3", "stream": False, "messages": [{"role": "user", "content": text}]}
+    assert stack.http("POST", "/api/chat", body, {"Authorization": "Bearer " + k}).status == 200
+    assert stack.http("POST", "/api/chat", body, {"Authorization": "Bearer " + other}).status == 200
+    rows = stack.db.rows("SELECT k.name, b.body, pg_column_compression(b.body) IS NOT NULL, "
+                         "pg_column_size(b.body) < octet_length(b.body) FROM request_bodies b "
+                         f"JOIN api_keys k ON k.id = b.key_id WHERE k.name LIKE '{name}%'")
+    assert len(rows) == 1 and rows[0][0] == name
+    assert json.loads(rows[0][1]) == body
+    assert rows[0][2:] == ["t", "t"], rows[0][2:]
+    stack.tg.ok("key", "update", name, "--capture-bodies", "no")
+    assert stack.http("POST", "/api/chat", body, {"Authorization": "Bearer " + k}).status == 200
+    assert stack.db.value(f"SELECT count(*) FROM request_bodies b JOIN api_keys k ON k.id = b.key_id "
+                          f"WHERE k.name = '{name}'") == "1"
+    stack.db.rows("UPDATE request_bodies SET at = now() - interval '100 days'")
+    assert "request body(ies) older than 90 days" in stack.tg.ok("sweep", "--retain", "90d").stdout
+    assert stack.db.value("SELECT count(*) FROM request_bodies") == "0"
+    r = stack.tg.run("key", "update", name, "--capture-bodies", "maybe")
+    assert r.returncode == 1 and "--capture-bodies: use yes or no" in r.stderr
+    assert stack.db.rows(INVARIANTS) == []
