@@ -307,7 +307,7 @@ settings_route(struct admin *a)
 /* Usage per time bucket (hour or minute, in the configured zone), model
  * and key, for dashboards: $1 zone, $2 bucket, $3 minutes back. */
 #define STATS_SQL                                                              \
-    "SELECT json_build_object('bucket', $2::text, 'minutes', $3::int, "       \
+    "SELECT json_build_object('bucket', $2::text, 'minutes', $3::int, "        \
     "'time_zone', $1::text, 'buckets', coalesce(json_agg(b ORDER BY b.ts, "    \
     "b.model, b.key), '[]')) FROM (SELECT extract(epoch FROM "                 \
     "tg_period_start($2, $1, e.at))::bigint AS ts, to_char(tg_period_start("   \

@@ -424,10 +424,13 @@ requests_table(struct admin *a, const char *where, int n,
              "SELECT to_char(e.at AT TIME ZONE $1, 'YYYY-MM-DD HH24:MI:SS'), "
              "e.key_id, k.name, e.model, e.endpoint, e.status, e.http_status, "
              "e.prompt_tokens, e.completion_tokens, e.latency_ms, e.ttfb_ms, "
-             "(SELECT left(b.body, " ADMIN_STR(BODY_SHOWN) ") FROM "
-             "request_bodies b WHERE b.reservation_id = e.reservation_id) "
-             "FROM usage_events e LEFT JOIN api_keys k ON k.id = e.key_id "
-             "WHERE %s ORDER BY e.id DESC LIMIT %d",
+             "(SELECT left(b.body, " ADMIN_STR(
+                 BODY_SHOWN) ") FROM "
+                             "request_bodies b WHERE b.reservation_id = "
+                             "e.reservation_id) "
+                             "FROM usage_events e LEFT JOIN api_keys k ON k.id "
+                             "= e.key_id "
+                             "WHERE %s ORDER BY e.id DESC LIMIT %d",
              where, limit);
     res = query(a, sql, n, params);
     if (res == NULL)

@@ -232,12 +232,11 @@ reserve(struct authz *az, struct req *r, const char *hash, bool legacy)
     snprintf(want, sizeof(want), "%" PRId64, az->conf.reservation_tokens);
     snprintf(ttl, sizeof(ttl), "%" PRId64, az->conf.reservation_ttl);
     db = tg_db_pool_get(az->pool, (int)az->conf.db_pool_wait, &err);
-    res = db != NULL
-              ? tg_db_exec(db, PGRES_TUPLES_OK,
-                           legacy ? RESERVE_SQL("tg_reserve_legacy")
-                                  : RESERVE_SQL("tg_reserve"),
-                           7, params, &err)
-              : NULL;
+    res = db != NULL ? tg_db_exec(db, PGRES_TUPLES_OK,
+                                  legacy ? RESERVE_SQL("tg_reserve_legacy")
+                                         : RESERVE_SQL("tg_reserve"),
+                                  7, params, &err)
+                     : NULL;
     tg_db_pool_put(az->pool, db);
     if (res == NULL || PQntuples(res) != 1) {
         tg_log(TG_LOG_ERROR, r->q.rid, "reserve failed: %s (%s)", err.msg,
@@ -306,8 +305,7 @@ authz_handle(void *app, void *worker, FCGX_Request *fcgi)
         deny(&r, 401, NULL, "missing_api_key",
              "No API key provided. Send it as 'Authorization: Bearer <key>'.",
              NULL);
-    } else if (!(ours = tg_keys_parse(az->conf.key_prefix, key.key,
-                                      key.len)) &&
+    } else if (!(ours = tg_keys_parse(az->conf.key_prefix, key.key, key.len)) &&
                !tg_keys_legacy_ok(az->conf.key_prefix, key.key, key.len)) {
         deny(&r, 401, NULL, "invalid_api_key",
              "Malformed API key: check it for a typo.", NULL);

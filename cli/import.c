@@ -40,8 +40,7 @@ read_all(const char *path, char **out, struct tg_err *err)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (n > IMPORT_FILE_MAX || memchr(buf, '\0', n) != NULL) {
         free(buf);
-        return tg_err_set(err, TG_E_USAGE,
-                          "%s: over %d MiB or not text", path,
+        return tg_err_set(err, TG_E_USAGE, "%s: over %d MiB or not text", path,
                           IMPORT_FILE_MAX >> 20);
     }
     buf[n] = '\0';
@@ -109,8 +108,7 @@ cli_import(struct cli *c, int argc, char **argv)
     cli_key_ctx(c, &run.ctx, who, sizeof(who));
     rc = read_all(argv[3], &text, &err);
     if (rc == TG_OK)
-        rc = tg_import_parse((enum tg_import_format)fmt, text, one, &run,
-                             &err);
+        rc = tg_import_parse((enum tg_import_format)fmt, text, one, &run, &err);
     if (rc != TG_OK) {
         free(text);
         if (rc == TG_E_BAD_REQUEST)

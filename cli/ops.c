@@ -40,9 +40,12 @@ retention(const char *v, char *out, size_t len, struct tg_err *err)
     memcpy(num, v, digits);
     num[digits] = '\0';
     if (tg_conf_parse_int(num, 1, 1000000, &n) != TG_OK)
-        return tg_err_set(err, TG_E_USAGE, "sweep: --retain: %.32s is out of "
-                          "range (at least 1)", v);
-    snprintf(out, len, "%" PRId64 " %s", n, v[digits] == 'd' ? "days" : "hours");
+        return tg_err_set(err, TG_E_USAGE,
+                          "sweep: --retain: %.32s is out of "
+                          "range (at least 1)",
+                          v);
+    snprintf(out, len, "%" PRId64 " %s", n,
+             v[digits] == 'd' ? "days" : "hours");
     return TG_OK;
 }
 
@@ -131,8 +134,10 @@ check_secret(struct cli *c)
     struct stat st;
     bool ok;
 
-    snprintf(fix, sizeof(fix), "chmod 600 %s, owned by the user tollgate "
-             "runs as", c->conf.secret_file);
+    snprintf(fix, sizeof(fix),
+             "chmod 600 %s, owned by the user tollgate "
+             "runs as",
+             c->conf.secret_file);
     ok = tg_secret_load(c->conf.secret_file, &secret, &err) == TG_OK;
     tg_secret_wipe(&secret);
     if (!ok) {
@@ -294,11 +299,11 @@ cli_check(struct cli *c, int argc, char **argv)
     backlog = tg_spool_backlog(c->conf.spool_dir);
     snprintf(detail, sizeof(detail), "%" PRId64 " settlement(s) waiting in %s",
              backlog, c->conf.spool_dir);
-    snprintf(fix, sizeof(fix), "%s", backlog < 0
-                                         ? "create the directory, writable by "
-                                           "the relay's user"
-                                         : "run tollgate sweep once the "
-                                           "database is up");
+    snprintf(fix, sizeof(fix), "%s",
+             backlog < 0 ? "create the directory, writable by "
+                           "the relay's user"
+                         : "run tollgate sweep once the "
+                           "database is up");
     line("spool", backlog == 0, detail, fix);
     ok &= backlog == 0;
     return ok ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;

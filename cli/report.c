@@ -27,11 +27,13 @@ static enum tg_code
 parse_report(int argc, char **argv, bool want_by, struct report_args *a,
              struct tg_err *err)
 {
-    static const struct option opts[] = {
-        {"key", required_argument, 0, 'k'}, {"since", required_argument, 0, 's'},
-        {"until", required_argument, 0, 'u'}, {"by", required_argument, 0, 'b'},
-        {"csv", no_argument, 0, 'c'},        {"json", no_argument, 0, 'j'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"key", required_argument, 0, 'k'},
+                                         {"since", required_argument, 0, 's'},
+                                         {"until", required_argument, 0, 'u'},
+                                         {"by", required_argument, 0, 'b'},
+                                         {"csv", no_argument, 0, 'c'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {0, 0, 0, 0}};
     int ch;
 
     memset(a, 0, sizeof(*a));
@@ -138,7 +140,8 @@ key_exists(struct cli *c, const char *name, struct tg_err *err)
 /* The WHERE shared by both: $1 zone, $2 key name, $3 since, $4 until. */
 #define REPORT_WHERE                                                           \
     " FROM usage_events e LEFT JOIN api_keys k ON k.id = e.key_id WHERE "      \
-    "($2::text IS NULL OR k.name = $2) AND e.at >= coalesce(tg_parse_time($3, " \
+    "($2::text IS NULL OR k.name = $2) AND e.at >= "                           \
+    "coalesce(tg_parse_time($3, "                                              \
     "$1), '-infinity') AND e.at < coalesce(tg_parse_time($4, $1, true), "      \
     "'infinity') "
 

@@ -287,11 +287,10 @@ csv_entry(const struct tg_csv_record *rec, const int *cols, int line,
             if (tg_keyops_check((size_t)cols[i], v, label, err) != TG_OK)
                 return err->code;
             e.ch.set[cols[i]] = true;
-            e.ch.val[cols[i]] =
-                tg_keyops_fields[cols[i]].kind != TG_KF_SCOPE &&
-                        tg_keyops_is_none(v)
-                    ? NULL
-                    : v;
+            e.ch.val[cols[i]] = tg_keyops_fields[cols[i]].kind != TG_KF_SCOPE &&
+                                        tg_keyops_is_none(v)
+                                    ? NULL
+                                    : v;
         }
     }
     if (e.key == NULL || e.key[0] == '\0')

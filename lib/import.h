@@ -20,8 +20,7 @@ struct tg_import_entry {
     int line; /* where it was found, for messages (0 when unknown) */
 };
 
-typedef enum tg_code (*tg_import_fn)(void *arg,
-                                     const struct tg_import_entry *e,
+typedef enum tg_code (*tg_import_fn)(void *arg, const struct tg_import_entry *e,
                                      struct tg_err *err);
 
 enum tg_import_format { TG_IMPORT_FASTAPI, TG_IMPORT_OLLAGUARD, TG_IMPORT_CSV };

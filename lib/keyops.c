@@ -253,9 +253,9 @@ insert_key(const struct tg_keyops_ctx *ctx, const struct tg_keyops_change *ch,
                        "legacy%s) VALUES ($1, $2, $3, $4::bool%s)",
                        tg_buf_cstr(&cols), tg_buf_cstr(&vals));
     detail = audit_detail(ch);
-    rc = change(ctx, tg_buf_cstr(&stmt), params, n,
-                import ? "key.import" : "key.create", detail, ch->name, id,
-                err);
+    rc =
+        change(ctx, tg_buf_cstr(&stmt), params, n,
+               import ? "key.import" : "key.create", detail, ch->name, id, err);
     free(detail);
     tg_buf_free(&cols);
     tg_buf_free(&vals);
@@ -293,8 +293,8 @@ tg_keyops_importable(const char *prefix, const char *key, struct tg_err *err)
 
 enum tg_code
 tg_keyops_import(const struct tg_keyops_ctx *ctx,
-                 const struct tg_keyops_change *ch, const char *key,
-                 char *name, size_t namelen, struct tg_err *err)
+                 const struct tg_keyops_change *ch, const char *key, char *name,
+                 size_t namelen, struct tg_err *err)
 {
     char hash[TG_KEY_HASH_LEN + 1], display[TG_KEY_DISPLAY_LEN + 1] = "";
     size_t len = strlen(key), shown = len / 4 < 4 ? len / 4 : 4;

@@ -181,8 +181,8 @@ tg_migrate(struct tg_db *db, const char *dir, int *applied, struct tg_err *err)
 }
 
 enum tg_code
-tg_migrate_pending(struct tg_db *db, const char *dir, int *pending,
-                   char *first, size_t firstlen, struct tg_err *err)
+tg_migrate_pending(struct tg_db *db, const char *dir, int *pending, char *first,
+                   size_t firstlen, struct tg_err *err)
 {
     static struct migration list[TG_MIGRATE_MAX];
     enum tg_code rc;

@@ -44,9 +44,8 @@ START_TEST(a_fastapi_dict_with_comments_and_trailing_comma)
     struct seen s = {0};
     struct tg_err err = {0};
 
-    ck_assert_int_eq(tg_import_parse(TG_IMPORT_FASTAPI, text, collect, &s,
-                                     &err),
-                     TG_OK);
+    ck_assert_int_eq(
+        tg_import_parse(TG_IMPORT_FASTAPI, text, collect, &s, &err), TG_OK);
     ck_assert_int_eq(s.n, 2);
     ck_assert_str_eq(s.keys[0], "k-one");
     ck_assert_str_eq(s.names[0], "alice");
@@ -74,9 +73,9 @@ START_TEST(fastapi_refuses_anything_but_plain_strings_naming_the_line)
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&s, 0, sizeof(s));
         tg_err_clear(&err);
-        ck_assert_int_eq(tg_import_parse(TG_IMPORT_FASTAPI, bad[i], collect,
-                                         &s, &err),
-                         TG_E_BAD_REQUEST);
+        ck_assert_int_eq(
+            tg_import_parse(TG_IMPORT_FASTAPI, bad[i], collect, &s, &err),
+            TG_E_BAD_REQUEST);
         ck_assert_msg(i == 5 || strstr(err.msg, "line 2") != NULL ||
                           strstr(err.msg, "line 3") != NULL,
                       "%s", err.msg);
@@ -108,9 +107,9 @@ START_TEST(ollaguard_takes_a_list_of_strings_or_objects_or_a_map)
     ck_assert_int_eq(tg_import_parse(TG_IMPORT_OLLAGUARD, "{\"keys\": [1]}",
                                      collect, &s, &err),
                      TG_E_BAD_REQUEST);
-    ck_assert_int_eq(tg_import_parse(TG_IMPORT_OLLAGUARD, "{\"keys\": [",
-                                     collect, &s, &err),
-                     TG_E_BAD_REQUEST);
+    ck_assert_int_eq(
+        tg_import_parse(TG_IMPORT_OLLAGUARD, "{\"keys\": [", collect, &s, &err),
+        TG_E_BAD_REQUEST);
 }
 END_TEST
 
@@ -131,9 +130,9 @@ START_TEST(csv_maps_header_names_to_key_fields)
     ck_assert_int_eq(s.tokens_day[1], -1); /* none: unlimited */
     ck_assert_int_eq(s.tokens_day[2], -2); /* empty: not given */
     ck_assert_int_eq(s.lines[2], 4);
-    ck_assert_int_eq(tg_import_parse(TG_IMPORT_CSV, "name\r\nx\r\n", collect,
-                                     &s, &err),
-                     TG_E_BAD_REQUEST);
+    ck_assert_int_eq(
+        tg_import_parse(TG_IMPORT_CSV, "name\r\nx\r\n", collect, &s, &err),
+        TG_E_BAD_REQUEST);
     tg_err_clear(&err);
     ck_assert_int_eq(tg_import_parse(TG_IMPORT_CSV, "key,name\r\nk,a,b\r\n",
                                      collect, &s, &err),

@@ -164,7 +164,10 @@ START_TEST(legacy_keys_are_bounded_and_never_shaped_like_ours)
     ck_assert(!tg_keys_legacy_ok("sk-tg-", "abc1234", 7));
     ck_assert(!tg_keys_legacy_ok("sk-tg-", "abc 12345", 9));
     ck_assert(!tg_keys_legacy_ok("sk-tg-", "abc\"12345", 9));
-    ck_assert(!tg_keys_legacy_ok("sk-tg-", "abc1\0" "2345", 9));
+    ck_assert(!tg_keys_legacy_ok("sk-tg-",
+                                 "abc1\0"
+                                 "2345",
+                                 9));
     memset(long_key, 'a', sizeof(long_key));
     ck_assert(tg_keys_legacy_ok("sk-tg-", long_key, TG_KEY_LEGACY_MAX));
     ck_assert(!tg_keys_legacy_ok("sk-tg-", long_key, TG_KEY_LEGACY_MAX + 1));
