@@ -12,7 +12,9 @@
 #include "cli.h"
 #include "csv.h"
 
-#define EVENTS_BATCH "5000"
+#define EVENTS_BATCH 5000
+#define STR(x) XSTR(x)
+#define XSTR(x) #x
 #define INT8OID 20
 #define INT4OID 23
 
@@ -254,7 +256,7 @@ cli_events(struct cli *c, int argc, char **argv)
             "e.endpoint, e.status, e.http_status, e.prompt_tokens, "
             "e.completion_tokens, e.latency_ms, e.ttfb_ms, "
             "e.upstream" REPORT_WHERE "AND e.id > $5::bigint ORDER BY e.id "
-            "LIMIT " EVENTS_BATCH,
+            "LIMIT " STR(EVENTS_BATCH),
             5, params, &err);
         if (res == NULL)
             return report_fail(err.code, &err);
@@ -263,7 +265,7 @@ cli_events(struct cli *c, int argc, char **argv)
             snprintf(after, sizeof(after), "%s", PQgetvalue(res, n - 1, 0));
         rc = print_rows(res, 1, a.fmt, &first, &err);
         PQclear(res);
-    } while (rc == TG_OK && n == atoi(EVENTS_BATCH));
+    } while (rc == TG_OK && n == EVENTS_BATCH);
     if (a.fmt == FMT_JSON)
         fputs("]\n", stdout);
     return rc == TG_OK ? CLI_EXIT_OK : cli_fail(rc, &err);
