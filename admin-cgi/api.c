@@ -27,6 +27,8 @@ json_text(json_t *v, char *out, size_t outlen, const char **val)
     }
     if (json_is_integer(v))
         snprintf(out, outlen, "%lld", (long long)json_integer_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, outlen, "%s", json_is_true(v) ? "yes" : "no");
     else if (json_is_string(v))
         snprintf(out, outlen, "%s", json_string_value(v));
     else if (json_is_array(v)) {
@@ -302,6 +304,66 @@ settings_route(struct admin *a)
               0, NULL);
 }
 
+/* Usage per time bucket (hour or minute, in the configured zone), model
+ * and key, for dashboards: $1 zone, $2 bucket, $3 minutes back. */
+#define STATS_SQL                                                              \
+    "SELECT json_build_object('bucket', $2::text, 'minutes', $3::int, "        \
+    "'time_zone', $1::text, 'buckets', coalesce(json_agg(b ORDER BY b.ts, "    \
+    "b.model, b.key), '[]')) FROM (SELECT extract(epoch FROM "                 \
+    "tg_period_start($2, $1, e.at))::bigint AS ts, to_char(tg_period_start("   \
+    "$2, $1, e.at) AT TIME ZONE $1, 'YYYY-MM-DD\"T\"HH24:MI') AS start, "      \
+    "coalesce(e.model, '') AS model, coalesce(k.name, '(deleted)') AS key, "   \
+    "count(*) AS requests, count(*) FILTER (WHERE e.status <> 'ok') AS "       \
+    "errors, sum(e.prompt_tokens) AS prompt_tokens, sum(e.completion_tokens) " \
+    "AS completion_tokens, sum(e.prompt_tokens + e.completion_tokens) AS "     \
+    "tokens FROM usage_events e LEFT JOIN api_keys k ON k.id = e.key_id "      \
+    "WHERE e.at >= tg_period_start($2, $1, now() - make_interval(mins => "     \
+    "$3::int - 1)) GROUP BY 1, 2, 3, 4) b"
+
+/* Totals of the last 24 hours, overall and per model. */
+#define STATS_24H_SQL                                                          \
+    "WITH e AS (SELECT * FROM usage_events WHERE at >= now() - interval "      \
+    "'24 hours' AND $1 <> ''), m AS (SELECT coalesce(model, '') AS model, "    \
+    "count(*) AS requests, sum(prompt_tokens + completion_tokens) AS tokens "  \
+    "FROM e GROUP BY 1) SELECT json_build_object('requests', (SELECT "         \
+    "count(*) FROM e), 'errors', (SELECT count(*) FROM e WHERE status <> "     \
+    "'ok'), 'prompt_tokens', (SELECT coalesce(sum(prompt_tokens), 0) FROM "    \
+    "e), 'completion_tokens', (SELECT coalesce(sum(completion_tokens), 0) "    \
+    "FROM e), 'tokens', (SELECT coalesce(sum(prompt_tokens + "                 \
+    "completion_tokens), 0) FROM e), 'keys', (SELECT count(DISTINCT key_id) "  \
+    "FROM e), 'by_model', (SELECT coalesce(json_object_agg(model, "            \
+    "json_build_object('requests', requests, 'tokens', tokens)), '{}') FROM "  \
+    "m))"
+
+/* /stats (hourly, ?hours=1..720, default 24), /stats/minute (the last 60
+ * minutes), /stats/24h (totals). */
+static void
+stats_route(struct admin *a, const char *r)
+{
+    const char *hours = admin_param(&a->query, "hours");
+    const char *params[3] = {a->conf.time_zone, "hour", NULL};
+    char minutes[24];
+    int64_t h = 24;
+
+    if (strcmp(r, "/stats/24h") == 0) {
+        rows_json(a, STATS_24H_SQL, 1, params);
+        return;
+    }
+    if (strcmp(r, "/stats/minute") == 0) {
+        params[1] = "minute";
+        h = 1;
+    } else if (strcmp(r, "/stats") != 0) {
+        admin_json_error(a, 404, "no such route");
+        return;
+    } else if (hours != NULL && tg_conf_parse_int(hours, 1, 720, &h) != TG_OK) {
+        admin_json_error(a, 400, "hours: want a whole number from 1 to 720");
+        return;
+    }
+    snprintf(minutes, sizeof(minutes), "%lld", (long long)h * 60);
+    params[2] = minutes;
+    rows_json(a, STATS_SQL, 3, params);
+}
+
 void
 admin_api(struct admin *a, const char *r)
 {
@@ -351,6 +413,8 @@ admin_api(struct admin *a, const char *r)
                   "LEFT JOIN api_keys k ON k.id = e.key_id WHERE $1 <> '' "
                   "ORDER BY e.id DESC LIMIT " ADMIN_STR(ADMIN_PAGE_SIZE) ") e",
                   1, params);
+    } else if (strncmp(r, "/stats", 6) == 0) {
+        stats_route(a, r);
     } else if (strcmp(r, "/settings") == 0) {
         settings_route(a);
     } else if (strcmp(r, "/audit") == 0) {

@@ -37,6 +37,10 @@ static const struct form_field {
     {"Allowed models", "comma-separated; empty: every model"},
     {"Model lock", "every request uses this model; empty: none"},
     {"Scope", NULL},
+    {"Output cap", "most completion tokens per request; empty: none"},
+    {"Capture request bodies",
+     "yes or no: keep request bodies (compressed by PostgreSQL) for Recent "
+     "requests"},
 };
 
 static const char *
@@ -51,6 +55,8 @@ report_value(json_t *rep, size_t i, char *tmp, size_t tmplen)
     }
     if (json_is_string(v))
         return json_string_value(v);
+    if (json_is_boolean(v))
+        return json_is_true(v) ? "yes" : "no";
     if (json_is_array(v)) {
         size_t k, off = 0;
 
@@ -143,7 +149,7 @@ change_from_form(struct admin *a, struct tg_keyops_change *ch, bool update,
         while (n > 0 && v[n - 1] == ' ')
             v[--n] = '\0';
         if (v[0] == '\0') {
-            if (update && f->kind != TG_KF_SCOPE) {
+            if (update && f->kind != TG_KF_SCOPE && f->kind != TG_KF_BOOL) {
                 ch->set[i] = true;
                 ch->val[i] = NULL;
             }
@@ -404,6 +410,8 @@ page_key_create(struct admin *a)
 
 /* ---- detail ------------------------------------------------------------ */
 
+#define BODY_SHOWN 8192 /* characters of a captured body on the page */
+
 void
 requests_table(struct admin *a, const char *where, int n,
                const char *const *params, int limit)
@@ -415,9 +423,14 @@ requests_table(struct admin *a, const char *where, int n,
     snprintf(sql, sizeof(sql),
              "SELECT to_char(e.at AT TIME ZONE $1, 'YYYY-MM-DD HH24:MI:SS'), "
              "e.key_id, k.name, e.model, e.endpoint, e.status, e.http_status, "
-             "e.prompt_tokens, e.completion_tokens, e.latency_ms, e.ttfb_ms "
-             "FROM usage_events e LEFT JOIN api_keys k ON k.id = e.key_id "
-             "WHERE %s ORDER BY e.id DESC LIMIT %d",
+             "e.prompt_tokens, e.completion_tokens, e.latency_ms, e.ttfb_ms, "
+             "(SELECT left(b.body, " ADMIN_STR(
+                 BODY_SHOWN) ") FROM "
+                             "request_bodies b WHERE b.reservation_id = "
+                             "e.reservation_id) "
+                             "FROM usage_events e LEFT JOIN api_keys k ON k.id "
+                             "= e.key_id "
+                             "WHERE %s ORDER BY e.id DESC LIMIT %d",
              where, limit);
     res = query(a, sql, n, params);
     if (res == NULL)
@@ -434,7 +447,8 @@ requests_table(struct admin *a, const char *where, int n,
                 "<th scope=\"col\">Status</th><th scope=\"col\" "
                 "class=\"num\">Prompt</th><th scope=\"col\" class=\"num\">"
                 "Completion</th><th scope=\"col\" class=\"num\">Latency "
-                "ms</th><th scope=\"col\" class=\"num\">TTFB ms</th></tr>"
+                "ms</th><th scope=\"col\" class=\"num\">TTFB ms</th><th "
+                "scope=\"col\">Body</th></tr>"
                 "</thead><tbody>");
     for (r = 0; r < PQntuples(res); r++) {
         char path[64];
@@ -464,6 +478,12 @@ requests_table(struct admin *a, const char *where, int n,
         esc(a, PQgetvalue(res, r, 9));
         tg_buf_puts(&a->out, "</td><td class=\"num\">");
         esc(a, PQgetvalue(res, r, 10));
+        tg_buf_puts(&a->out, "</td><td>");
+        if (!PQgetisnull(res, r, 11)) {
+            tg_buf_puts(&a->out, "<details><summary>body</summary><pre>");
+            esc(a, PQgetvalue(res, r, 11));
+            tg_buf_puts(&a->out, "</pre></details>");
+        }
         tg_buf_puts(&a->out, "</td></tr>");
     }
     tg_buf_puts(&a->out, "</tbody></table></div>");

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include "chart.h"
+#include "csv.h"
 #include "html.h"
 #include "pages.h"
 #include "spool.h"
@@ -232,28 +233,6 @@ page_usage(struct admin *a)
     page_end(a);
 }
 
-/* One CSV field: quoted when needed; a leading = + - @ is defused so a
- * spreadsheet never runs a key name as a formula. */
-static void
-csv_field(struct tg_buf *b, const char *v, bool last)
-{
-    bool quote = strpbrk(v, ",\"\r\n") != NULL || strchr("=+-@", v[0]);
-
-    if (v[0] == '\0') {
-        tg_buf_puts(b, last ? "\r\n" : ",");
-        return;
-    }
-    if (quote)
-        tg_buf_puts(b, "\"");
-    if (strchr("=+-@", v[0]) != NULL)
-        tg_buf_puts(b, "'");
-    for (; *v != '\0'; v++)
-        tg_buf_puts(b, *v == '"' ? "\"\"" : (char[]){*v, '\0'});
-    if (quote)
-        tg_buf_puts(b, "\"");
-    tg_buf_puts(b, last ? "\r\n" : ",");
-}
-
 void
 page_usage_csv(struct admin *a)
 {
@@ -295,7 +274,7 @@ page_usage_csv(struct admin *a)
     nc = PQnfields(res);
     for (r = 0; r < PQntuples(res); r++)
         for (c = 0; c < nc; c++)
-            csv_field(&a->out, PQgetvalue(res, r, c), c == nc - 1);
+            tg_csv_field(&a->out, PQgetvalue(res, r, c), c == nc - 1);
     PQclear(res);
 }
 

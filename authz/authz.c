@@ -199,11 +199,11 @@ need_admin(const struct authz *az, const struct tg_endpoint *ep)
             strcmp(az->conf.passthrough_unknown, "yes") != 0);
 }
 
-#define RESERVE_SQL                                                            \
+#define RESERVE_SQL(fn)                                                        \
     "SELECT outcome, key_id, reservation_id, tokens, expires_at, "             \
     "limit_name, retry_after, req_limit, req_remaining, tok_limit, "           \
-    "tok_remaining FROM tg_reserve($1, $2, $3::bigint, $4::int, $5, "          \
-    "$6::bool, $7::bool)"
+    "tok_remaining FROM " fn "($1, $2, $3::bigint, $4::int, $5, $6::bool, "    \
+    "$7::bool)"
 
 static const char *
 col(PGresult *res, int i)
@@ -211,8 +211,10 @@ col(PGresult *res, int i)
     return PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
 }
 
+/* A legacy key (imported, no checksum) goes through tg_reserve_legacy,
+ * which matches only keys marked legacy. */
 static void
-reserve(struct authz *az, struct req *r, const char *hash)
+reserve(struct authz *az, struct req *r, const char *hash, bool legacy)
 {
     char want[24], ttl[24];
     const char *params[7] = {hash,
@@ -230,9 +232,11 @@ reserve(struct authz *az, struct req *r, const char *hash)
     snprintf(want, sizeof(want), "%" PRId64, az->conf.reservation_tokens);
     snprintf(ttl, sizeof(ttl), "%" PRId64, az->conf.reservation_ttl);
     db = tg_db_pool_get(az->pool, (int)az->conf.db_pool_wait, &err);
-    res = db != NULL
-              ? tg_db_exec(db, PGRES_TUPLES_OK, RESERVE_SQL, 7, params, &err)
-              : NULL;
+    res = db != NULL ? tg_db_exec(db, PGRES_TUPLES_OK,
+                                  legacy ? RESERVE_SQL("tg_reserve_legacy")
+                                         : RESERVE_SQL("tg_reserve"),
+                                  7, params, &err)
+                     : NULL;
     tg_db_pool_put(az->pool, db);
     if (res == NULL || PQntuples(res) != 1) {
         tg_log(TG_LOG_ERROR, r->q.rid, "reserve failed: %s (%s)", err.msg,
@@ -291,6 +295,7 @@ authz_handle(void *app, void *worker, FCGX_Request *fcgi)
     struct tg_err err = {0};
     struct authz_key key;
     struct req r;
+    bool ours;
 
     read_request(&r, fcgi);
     authz_key_find(tg_request_param(&r.q, "HTTP_AUTHORIZATION"),
@@ -300,14 +305,15 @@ authz_handle(void *app, void *worker, FCGX_Request *fcgi)
         deny(&r, 401, NULL, "missing_api_key",
              "No API key provided. Send it as 'Authorization: Bearer <key>'.",
              NULL);
-    } else if (!tg_keys_parse(az->conf.key_prefix, key.key, key.len)) {
+    } else if (!(ours = tg_keys_parse(az->conf.key_prefix, key.key, key.len)) &&
+               !tg_keys_legacy_ok(az->conf.key_prefix, key.key, key.len)) {
         deny(&r, 401, NULL, "invalid_api_key",
              "Malformed API key: check it for a typo.", NULL);
     } else if (tg_keys_hash(&az->secret, key.key, key.len, hash, &err) !=
                TG_OK) {
         deny(&r, 500, NULL, "internal_error", "Internal error.", NULL);
     } else {
-        reserve(az, &r, hash);
+        reserve(az, &r, hash, !ours);
     }
     explicit_bzero(&key, sizeof(key));
 }

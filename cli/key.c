@@ -113,8 +113,8 @@ actor(char *buf, size_t len)
     return buf;
 }
 
-static void
-make_ctx(struct cli *c, struct tg_keyops_ctx *ctx, char *who, size_t wholen)
+void
+cli_key_ctx(struct cli *c, struct tg_keyops_ctx *ctx, char *who, size_t wholen)
 {
     ctx->db = c->db;
     ctx->actor = actor(who, wholen);
@@ -157,7 +157,7 @@ key_change(struct cli *c, int argc, char **argv, const struct change *ch)
     struct key_args a;
     enum tg_code rc;
 
-    make_ctx(c, &ctx, who, sizeof(who));
+    cli_key_ctx(c, &ctx, who, sizeof(who));
     rc = parse_args(argc, argv, strcmp(ch->sub, "create") == 0, &a, &err);
     if (rc == TG_OK)
         rc = apply(&ctx, ch, &a, key, sizeof(key), &err);

@@ -39,7 +39,10 @@ main(int argc, char **argv)
     c.conf_path = tg_conf_path(c.conf_path);
     if (tg_conf_load(&c.conf, c.conf_path, &err) != TG_OK ||
         tg_log_open("tollgate", c.conf.log_level, "stderr", &err) != TG_OK) {
-        cli_fail(err.code, &err);
+        if (strcmp(argv[optind], "check") == 0)
+            cli_check_conf_failed(c.conf_path, &err);
+        else
+            cli_fail(err.code, &err);
         return CLI_EXIT_RUNTIME; /* the command was fine; the setup is not */
     }
     c.db = tg_db_new(c.conf.db, (int)c.conf.db_connect_timeout,
@@ -57,6 +60,12 @@ main(int argc, char **argv)
         status = cli_sweep(&c, argc, argv);
     else if (strcmp(argv[0], "check") == 0)
         status = cli_check(&c, argc, argv);
+    else if (strcmp(argv[0], "usage") == 0)
+        status = cli_usage_report(&c, argc, argv);
+    else if (strcmp(argv[0], "events") == 0)
+        status = cli_events(&c, argc, argv);
+    else if (strcmp(argv[0], "import") == 0)
+        status = cli_import(&c, argc, argv);
     else {
         fprintf(stderr, "tollgate: unknown command '%s'\n", argv[0]);
         cli_usage(stderr, NULL);

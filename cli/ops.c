@@ -5,12 +5,14 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 
 #include "cli.h"
+#include "migrate.h"
 #include "secret.h"
 #include "spool.h"
 
@@ -21,20 +23,75 @@ query(struct cli *c, const char *sql, int n, const char *const *params,
     return tg_db_exec(c->db, PGRES_TUPLES_OK, sql, n, params, err);
 }
 
+/* "90d" or "24h" (what --retain takes) as an interval PostgreSQL reads. */
+static enum tg_code
+retention(const char *v, char *out, size_t len, struct tg_err *err)
+{
+    int64_t n;
+    char num[16];
+    size_t digits = strspn(v, "0123456789");
+
+    if (digits == 0 || digits >= sizeof(num) || strlen(v) != digits + 1 ||
+        (v[digits] != 'd' && v[digits] != 'h'))
+        return tg_err_set(err, TG_E_USAGE,
+                          "sweep: --retain: want days or hours like 90d or "
+                          "24h, got '%.32s'",
+                          v);
+    memcpy(num, v, digits);
+    num[digits] = '\0';
+    if (tg_conf_parse_int(num, 1, 1000000, &n) != TG_OK)
+        return tg_err_set(err, TG_E_USAGE,
+                          "sweep: --retain: %.32s is out of "
+                          "range (at least 1)",
+                          v);
+    snprintf(out, len, "%" PRId64 " %s", n,
+             v[digits] == 'd' ? "days" : "hours");
+    return TG_OK;
+}
+
+/* Drops everything older than `keep` (an interval; "" keeps all). */
+static enum tg_code
+prune(struct cli *c, const char *keep, struct tg_err *err)
+{
+    const char *params[1] = {keep};
+    PGresult *res;
+    int r;
+
+    if (keep[0] == '\0')
+        return TG_OK;
+    res = query(c, "SELECT what, removed FROM tg_prune($1::interval)", 1,
+                params, err);
+    if (res == NULL)
+        return err->code;
+    for (r = 0; r < PQntuples(res); r++)
+        printf("sweep: removed %s %s older than %s\n", PQgetvalue(res, r, 1),
+               PQgetvalue(res, r, 0), keep);
+    PQclear(res);
+    return TG_OK;
+}
+
 int
 cli_sweep(struct cli *c, int argc, char **argv)
 {
-    char days[24];
-    const char *params[1] = {days};
+    const char *retain = NULL;
     struct tg_err err = {0};
+    char keep[48] = "";
     PGresult *res;
     int done = 0, left = 0;
 
-    (void)argv;
-    if (argc != 1) {
+    if (argc == 3 && strcmp(argv[1], "--retain") == 0)
+        retain = argv[2];
+    else if (argc == 2 && strncmp(argv[1], "--retain=", 9) == 0)
+        retain = argv[1] + 9;
+    else if (argc != 1) {
         cli_usage(stderr, NULL);
         return CLI_EXIT_USAGE;
     }
+    if (retain != NULL && retention(retain, keep, sizeof(keep), &err) != TG_OK)
+        return cli_fail(err.code, &err);
+    if (retain == NULL && c->conf.usage_retention_days > 0)
+        snprintf(keep, sizeof(keep), "%" PRId64 " days",
+                 c->conf.usage_retention_days);
     res = query(c, "SELECT tg_sweep()", 0, NULL, &err);
     if (res == NULL)
         return cli_fail(err.code, &err);
@@ -44,56 +101,100 @@ cli_sweep(struct cli *c, int argc, char **argv)
     if (tg_spool_replay(c->conf.spool_dir, c->db, &done, &left, &err) != TG_OK)
         return cli_fail(err.code, &err);
     printf("sweep: replayed %d spooled settlement(s), %d left\n", done, left);
-    if (c->conf.usage_retention_days > 0) {
-        snprintf(days, sizeof(days), "%" PRId64, c->conf.usage_retention_days);
-        res = query(c,
-                    "WITH d AS (DELETE FROM usage_events WHERE at < now() - "
-                    "make_interval(days => $1::int) RETURNING 1) SELECT "
-                    "count(*) FROM d",
-                    1, params, &err);
-        if (res == NULL)
-            return cli_fail(err.code, &err);
-        printf("sweep: removed %s usage event(s) older than %s days\n",
-               PQgetvalue(res, 0, 0), days);
-        PQclear(res);
-    }
+    if (prune(c, keep, &err) != TG_OK)
+        return cli_fail(err.code, &err);
     return CLI_EXIT_OK;
 }
 
+/* One line of `tollgate check`: what, ok or FAIL, the finding and, when
+ * it failed, what to do about it. */
 static void
-line(const char *what, bool ok, const char *detail)
+line(const char *what, bool ok, const char *detail, const char *fix)
 {
-    printf("%-13s %-4s %s\n", what, ok ? "ok" : "FAIL", detail);
+    printf("%-9s %-4s %s%s%s\n", what, ok ? "ok" : "FAIL", detail,
+           ok || fix == NULL ? "" : " -- fix: ", ok || fix == NULL ? "" : fix);
+}
+
+void
+cli_check_conf_failed(const char *path, const struct tg_err *err)
+{
+    char fix[TG_CONF_STR_MAX + 64];
+
+    snprintf(fix, sizeof(fix), "correct it in %s (see README, Configuration)",
+             path);
+    line("config", false, err->msg, fix);
+}
+
+static bool
+check_secret(struct cli *c)
+{
+    struct tg_secret secret;
+    struct tg_err err = {0};
+    char detail[TG_CONF_STR_MAX + 64], fix[TG_CONF_STR_MAX + 64];
+    struct stat st;
+    bool ok;
+
+    snprintf(fix, sizeof(fix),
+             "chmod 600 %s, owned by the user tollgate "
+             "runs as",
+             c->conf.secret_file);
+    ok = tg_secret_load(c->conf.secret_file, &secret, &err) == TG_OK;
+    tg_secret_wipe(&secret);
+    if (!ok) {
+        line("secret", false, err.msg, NULL);
+        return false;
+    }
+    ok = stat(c->conf.secret_file, &st) == 0 && (st.st_mode & 077) == 0;
+    snprintf(detail, sizeof(detail), "%s (mode %04o%s)", c->conf.secret_file,
+             (unsigned)(st.st_mode & 07777),
+             ok ? "" : ": the group may read it");
+    line("secret", ok, detail, fix);
+    return ok;
 }
 
 static bool
 check_db(struct cli *c)
 {
     struct tg_err err = {0};
-    struct timespec t0, t1;
-    char detail[400];
+    char detail[TG_CONF_STR_MAX + 400], first[300], fix[TG_CONF_STR_MAX + 64];
     PGresult *res;
+    int pending = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    snprintf(fix, sizeof(fix), "start PostgreSQL or correct db = in %s",
+             c->conf_path);
+    if (tg_db_connect(c->db, &err) != TG_OK) {
+        line("database", false, err.msg, fix);
+        return false;
+    }
+    if (tg_migrate_pending(c->db, c->conf.sql_dir, &pending, first,
+                           sizeof(first), &err) != TG_OK) {
+        line("database", false, err.msg, fix);
+        return false;
+    }
+    if (pending > 0) {
+        snprintf(detail, sizeof(detail),
+                 "%d migration(s) in %s not applied, the first %s", pending,
+                 c->conf.sql_dir, first);
+        line("database", false, detail, "run tollgate migrate");
+        return false;
+    }
     res = query(c,
-                "SELECT coalesce(max(version), 0), (SELECT count(*) FROM "
-                "reservations WHERE settled_at IS NULL), (SELECT count(*) "
-                "FROM reservations WHERE settled_at IS NULL AND expires_at < "
-                "now()) FROM schema_migrations",
+                "SELECT (SELECT max(version) FROM schema_migrations), (SELECT "
+                "count(*) FROM reservations WHERE settled_at IS NULL), "
+                "(SELECT count(*) FROM reservations WHERE settled_at IS NULL "
+                "AND expires_at < now())",
                 0, NULL, &err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     if (res == NULL) {
-        line("database", false, err.msg);
+        line("database", false, err.msg, fix);
         return false;
     }
     snprintf(detail, sizeof(detail),
-             "%ld ms, schema %s; reservations open %s, expired %s",
-             (long)((t1.tv_sec - t0.tv_sec) * 1000 +
-                    (t1.tv_nsec - t0.tv_nsec) / 1000000),
+             "reachable, schema %s (all migrations applied); reservations "
+             "open %s, expired %s",
              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
              PQgetvalue(res, 0, 2));
     PQclear(res);
-    line("database", true, detail);
+    line("database", true, detail, NULL);
     return true;
 }
 
@@ -108,7 +209,8 @@ collect(char *p, size_t size, size_t n, void *arg)
 static bool
 check_upstream(struct cli *c)
 {
-    char url[TG_CONF_STR_MAX + 32], detail[TG_CONF_STR_MAX * 2 + 64];
+    char url[TG_CONF_STR_MAX + 32], detail[TG_CONF_STR_MAX * 2 + 64],
+        fix[TG_CONF_STR_MAX + 64];
     json_t *doc = NULL; /* new */
     struct tg_buf body;
     long status = 0;
@@ -132,19 +234,55 @@ check_upstream(struct cli *c)
         snprintf(detail, sizeof(detail), "%s: %s", url,
                  cc != CURLE_OK ? curl_easy_strerror(cc)
                                 : "no version in the answer");
-    line("upstream", doc != NULL, detail);
+    snprintf(fix, sizeof(fix), "start Ollama there or correct upstream = in %s",
+             c->conf_path);
+    line("upstream", doc != NULL, detail, fix);
     json_decref(doc);
     tg_buf_free(&body);
     curl_easy_cleanup(h);
-    return cc == CURLE_OK && status == 200;
+    return doc != NULL;
+}
+
+/* Best effort: which web server's configuration mentions tollgate, from
+ * the places the examples install to. Informational, never a failure. */
+static void
+check_web(void)
+{
+    static const char *const places[][2] = {
+        {"apache", "/etc/apache2/conf-enabled/tollgate.conf"},
+        {"apache", "/etc/httpd/conf.d/tollgate.conf"},
+        {"nginx", "/etc/nginx/conf.d/tollgate.conf"},
+        {"nginx", "/etc/nginx/sites-enabled/tollgate"},
+        {"lighttpd", "/etc/lighttpd/conf-enabled/50-tollgate.conf"},
+        {"lighttpd", "/etc/lighttpd/conf.d/tollgate.conf"},
+        {"caddy", "/etc/caddy/Caddyfile"},
+    };
+    char detail[512] = "", text[4096];
+    size_t i, n;
+
+    for (i = 0; i < sizeof(places) / sizeof(places[0]); i++) {
+        FILE *f = fopen(places[i][1], "r");
+
+        if (f == NULL)
+            continue;
+        n = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        if (strstr(text, "tollgate") != NULL)
+            snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
+                     "%s%s (%s)", detail[0] ? ", " : "", places[i][0],
+                     places[i][1]);
+    }
+    printf("%-9s %-4s %s\n", "web", detail[0] ? "ok" : "-",
+           detail[0] ? detail
+                     : "no installed example naming tollgate found (best "
+                       "effort, not counted)");
 }
 
 int
 cli_check(struct cli *c, int argc, char **argv)
 {
-    struct tg_secret secret;
-    struct tg_err err = {0};
-    char detail[TG_CONF_STR_MAX + 64];
+    char detail[TG_CONF_STR_MAX + 64], fix[TG_CONF_STR_MAX + 64];
     int64_t backlog;
     bool ok = true;
 
@@ -153,19 +291,20 @@ cli_check(struct cli *c, int argc, char **argv)
         cli_usage(stderr, NULL);
         return CLI_EXIT_USAGE;
     }
-    line("config", true, c->conf_path);
-    if (tg_secret_load(c->conf.secret_file, &secret, &err) == TG_OK)
-        line("secret", true, c->conf.secret_file);
-    else
-        line("secret", false, err.msg);
-    ok = err.code == TG_OK;
-    tg_secret_wipe(&secret);
+    line("config", true, c->conf_path, NULL);
+    ok &= check_secret(c);
     ok &= check_db(c);
     ok &= check_upstream(c);
+    check_web();
     backlog = tg_spool_backlog(c->conf.spool_dir);
     snprintf(detail, sizeof(detail), "%" PRId64 " settlement(s) waiting in %s",
              backlog, c->conf.spool_dir);
-    line("spool", backlog == 0, detail);
+    snprintf(fix, sizeof(fix), "%s",
+             backlog < 0 ? "create the directory, writable by "
+                           "the relay's user"
+                         : "run tollgate sweep once the "
+                           "database is up");
+    line("spool", backlog == 0, detail, fix);
     ok &= backlog == 0;
     return ok ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }

@@ -29,6 +29,7 @@ const struct tg_keyops_field tg_keyops_fields[TG_KEYOPS_NFIELDS] = {
     {"force-model", "force_model", TG_KF_TEXT},
     {"scope", "scope", TG_KF_SCOPE},
     {"max-output", "max_output_tokens", TG_KF_COUNT},
+    {"capture-bodies", "capture_bodies", TG_KF_BOOL},
 };
 
 /* `?` is the text parameter, cast to the column's type; a NULL parameter
@@ -40,6 +41,7 @@ static const char *const exprs[] = {
     [TG_KF_LIST] = "string_to_array(?::text, ',')",
     [TG_KF_TEXT] = "?::text",
     [TG_KF_SCOPE] = "?::text",
+    [TG_KF_BOOL] = "?::boolean",
 };
 
 static const struct simple {
@@ -75,6 +77,9 @@ tg_keyops_check(size_t i, const char *v, const char *label, struct tg_err *err)
         strcmp(v, "admin") != 0)
         return tg_err_set(err, TG_E_USAGE, "%sscope: use infer or admin",
                           label);
+    if (f->kind == TG_KF_BOOL && strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+        return tg_err_set(err, TG_E_USAGE, "%s%s: use yes or no", label,
+                          f->flag);
     if (f->kind != TG_KF_SCOPE && tg_keyops_is_none(v))
         return TG_OK;
     if (f->kind == TG_KF_COUNT &&
@@ -211,13 +216,15 @@ add_fields(const struct tg_keyops_change *ch, struct tg_buf *cols,
     return n;
 }
 
-enum tg_code
-tg_keyops_create(const struct tg_keyops_ctx *ctx,
-                 const struct tg_keyops_change *ch, char *key, size_t keylen,
-                 long long *id, struct tg_err *err)
+/* The INSERT behind create and import. An import picks the first free
+ * name of NAME, NAME-2, NAME-3 ... and does nothing when the key is here
+ * already (same hash), which change() reports as TG_E_NOT_FOUND. */
+static enum tg_code
+insert_key(const struct tg_keyops_ctx *ctx, const struct tg_keyops_change *ch,
+           const char *hash, const char *display, bool import, long long *id,
+           struct tg_err *err)
 {
     const char *params[TG_KEYOPS_NFIELDS + 8];
-    char hash[TG_KEY_HASH_LEN + 1], display[TG_KEY_DISPLAY_LEN + 1];
     struct tg_buf cols, vals, stmt;
     char *detail = NULL;
     enum tg_code rc;
@@ -226,28 +233,105 @@ tg_keyops_create(const struct tg_keyops_ctx *ctx,
     tg_buf_init(&cols, SQL_MAX);
     tg_buf_init(&vals, SQL_MAX);
     tg_buf_init(&stmt, SQL_MAX);
-    rc = new_key(ctx, key, keylen, hash, display, err);
-    if (rc != TG_OK)
-        goto out;
     params[0] = ch->name;
     params[1] = hash;
     params[2] = display;
-    n = add_fields(ch, &cols, &vals, params, 3);
-    tg_buf_appendf(&stmt,
-                   "INSERT INTO api_keys (name, key_hash, display_prefix%s) "
-                   "VALUES ($1, $2, $3%s)",
-                   tg_buf_cstr(&cols), tg_buf_cstr(&vals));
+    params[3] = import ? "true" : "false";
+    n = add_fields(ch, &cols, &vals, params, 4);
+    if (import)
+        tg_buf_appendf(&stmt,
+                       "INSERT INTO api_keys (name, key_hash, display_prefix, "
+                       "legacy%s) SELECT c.n, $2, $3, $4::bool%s FROM (SELECT "
+                       "$1::text AS n, 1 AS i UNION ALL SELECT $1 || '-' || "
+                       "g, g FROM generate_series(2, 999) g) c WHERE NOT "
+                       "EXISTS (SELECT 1 FROM api_keys x WHERE x.name = c.n) "
+                       "ORDER BY c.i LIMIT 1 ON CONFLICT (key_hash) DO NOTHING",
+                       tg_buf_cstr(&cols), tg_buf_cstr(&vals));
+    else
+        tg_buf_appendf(&stmt,
+                       "INSERT INTO api_keys (name, key_hash, display_prefix, "
+                       "legacy%s) VALUES ($1, $2, $3, $4::bool%s)",
+                       tg_buf_cstr(&cols), tg_buf_cstr(&vals));
     detail = audit_detail(ch);
-    rc = change(ctx, tg_buf_cstr(&stmt), params, n, "key.create", detail,
-                ch->name, id, err);
-out:
-    if (rc != TG_OK)
-        explicit_bzero(key, keylen);
+    rc =
+        change(ctx, tg_buf_cstr(&stmt), params, n,
+               import ? "key.import" : "key.create", detail, ch->name, id, err);
     free(detail);
     tg_buf_free(&cols);
     tg_buf_free(&vals);
     tg_buf_free(&stmt);
     return rc;
+}
+
+enum tg_code
+tg_keyops_create(const struct tg_keyops_ctx *ctx,
+                 const struct tg_keyops_change *ch, char *key, size_t keylen,
+                 long long *id, struct tg_err *err)
+{
+    char hash[TG_KEY_HASH_LEN + 1], display[TG_KEY_DISPLAY_LEN + 1];
+    enum tg_code rc;
+
+    rc = new_key(ctx, key, keylen, hash, display, err);
+    if (rc == TG_OK)
+        rc = insert_key(ctx, ch, hash, display, false, id, err);
+    if (rc != TG_OK)
+        explicit_bzero(key, keylen);
+    return rc;
+}
+
+enum tg_code
+tg_keyops_importable(const char *prefix, const char *key, struct tg_err *err)
+{
+    if (tg_keys_legacy_ok(prefix, key, strlen(key)))
+        return TG_OK;
+    return tg_err_set(err, TG_E_BAD_REQUEST,
+                      "not importable: a key must be %d to %d characters of "
+                      "A-Z a-z 0-9 . _ ~ + / = - and not look like a tollgate "
+                      "key",
+                      TG_KEY_LEGACY_MIN, TG_KEY_LEGACY_MAX);
+}
+
+enum tg_code
+tg_keyops_import(const struct tg_keyops_ctx *ctx,
+                 const struct tg_keyops_change *ch, const char *key, char *name,
+                 size_t namelen, struct tg_err *err)
+{
+    char hash[TG_KEY_HASH_LEN + 1], display[TG_KEY_DISPLAY_LEN + 1] = "";
+    size_t len = strlen(key), shown = len / 4 < 4 ? len / 4 : 4;
+    const char *params[1];
+    struct tg_secret secret;
+    PGresult *res;
+    long long id = 0;
+    char idtext[24];
+    enum tg_code rc;
+
+    if (tg_keyops_importable(ctx->key_prefix, key, err) != TG_OK)
+        return err->code;
+    memcpy(display, key, shown);
+    display[shown] = '\0';
+    rc = tg_secret_load(ctx->secret_file, &secret, err);
+    if (rc != TG_OK)
+        return rc;
+    rc = tg_keys_hash(&secret, key, len, hash, err);
+    tg_secret_wipe(&secret);
+    if (rc == TG_OK)
+        rc = insert_key(ctx, ch, hash, display, true, &id, err);
+    if (rc == TG_E_NOT_FOUND) {
+        tg_err_clear(err);
+        return tg_err_set(err, TG_E_CONFLICT, "already imported");
+    }
+    if (rc != TG_OK)
+        return rc;
+    snprintf(idtext, sizeof(idtext), "%lld", id);
+    params[0] = idtext;
+    res = tg_db_exec(ctx->db, PGRES_TUPLES_OK,
+                     "SELECT name FROM api_keys WHERE id = $1", 1, params, err);
+    if (res == NULL)
+        return err->code;
+    snprintf(name, namelen, "%s",
+             PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : ch->name);
+    PQclear(res);
+    return TG_OK;
 }
 
 enum tg_code

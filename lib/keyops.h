@@ -16,7 +16,8 @@ enum tg_keyops_kind {
     TG_KF_TIME,
     TG_KF_LIST,
     TG_KF_TEXT,
-    TG_KF_SCOPE
+    TG_KF_SCOPE,
+    TG_KF_BOOL /* yes or no */
 };
 
 struct tg_keyops_field {
@@ -25,7 +26,7 @@ struct tg_keyops_field {
     enum tg_keyops_kind kind;
 };
 
-#define TG_KEYOPS_NFIELDS 12
+#define TG_KEYOPS_NFIELDS 13
 #define TG_KEYOPS_NLIMITS 5 /* the first five fields are the limits */
 #define TG_KEYOPS_EXPIRES 6 /* index of expires_at */
 extern const struct tg_keyops_field tg_keyops_fields[TG_KEYOPS_NFIELDS];
@@ -59,6 +60,17 @@ enum tg_code tg_keyops_check(size_t i, const char *v, const char *label,
 enum tg_code tg_keyops_create(const struct tg_keyops_ctx *ctx,
                               const struct tg_keyops_change *ch, char *key,
                               size_t keylen, long long *id,
+                              struct tg_err *err) TG_MUSTCHECK;
+
+/* Imports another proxy's key (plaintext `key`) as a legacy key: stored as
+ * its HMAC like any key, named ch->name or the first free NAME-2, NAME-3
+ * ..., which goes to name. TG_E_CONFLICT when the key is here already,
+ * TG_E_BAD_REQUEST when its text cannot be a legacy key (see keys.h). */
+enum tg_code tg_keyops_importable(const char *prefix, const char *key,
+                                  struct tg_err *err) TG_MUSTCHECK;
+enum tg_code tg_keyops_import(const struct tg_keyops_ctx *ctx,
+                              const struct tg_keyops_change *ch,
+                              const char *key, char *name, size_t namelen,
                               struct tg_err *err) TG_MUSTCHECK;
 
 /* Updates the given fields; TG_E_USAGE when nothing is given,

@@ -149,6 +149,23 @@ tg_keys_display(const char *prefix, const char *key,
     out[n] = '\0';
 }
 
+bool
+tg_keys_legacy_ok(const char *prefix, const char *key, size_t len)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                   "qrstuvwxyz0123456789._~+/=-";
+    size_t plen = strlen(prefix), i;
+
+    if (len < TG_KEY_LEGACY_MIN || len > TG_KEY_LEGACY_MAX)
+        return false;
+    if (len == plen + TG_KEY_BODY_LEN && memcmp(key, prefix, plen) == 0)
+        return false;
+    for (i = 0; i < len; i++)
+        if (key[i] == '\0' || strchr(alphabet, key[i]) == NULL)
+            return false;
+    return true;
+}
+
 void
 tg_keys_mask(const char *prefix, const char *key, size_t len, char *dst,
              size_t dstlen)

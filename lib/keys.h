@@ -34,6 +34,16 @@ enum tg_code tg_keys_generate(const char *prefix, char *out, size_t outlen,
  * matches. `len` is the key's length (keys come from headers, unterminated). */
 bool tg_keys_parse(const char *prefix, const char *key, size_t len);
 
+/* Keys imported from other proxies ("legacy") carry no checksum, so only
+ * a database lookup can tell a real one from a made-up one. To keep that
+ * lookup for plausible keys, a legacy key is TG_KEY_LEGACY_MIN to
+ * TG_KEY_LEGACY_MAX characters of [A-Za-z0-9._~+/=-], and never shaped
+ * like a tollgate key (prefix plus a body of the right length): those are
+ * judged by their checksum alone. */
+#define TG_KEY_LEGACY_MIN 8
+#define TG_KEY_LEGACY_MAX 64
+bool tg_keys_legacy_ok(const char *prefix, const char *key, size_t len);
+
 /* HMAC-SHA-256(secret, key) as 64 lower-case hex digits and a NUL. */
 enum tg_code tg_keys_hash(const struct tg_secret *secret, const char *key,
                           size_t len, char out[TG_KEY_HASH_LEN + 1],

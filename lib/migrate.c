@@ -179,3 +179,35 @@ tg_migrate(struct tg_db *db, const char *dir, int *applied, struct tg_err *err)
         *applied = done;
     return rc;
 }
+
+enum tg_code
+tg_migrate_pending(struct tg_db *db, const char *dir, int *pending, char *first,
+                   size_t firstlen, struct tg_err *err)
+{
+    static struct migration list[TG_MIGRATE_MAX];
+    enum tg_code rc;
+    size_t n = 0, i;
+    int yes = 0, have_table;
+    PGresult *res;
+
+    *pending = 0;
+    snprintf(first, firstlen, "%s", "");
+    rc = list_dir(dir, list, &n, err);
+    if (rc != TG_OK)
+        return rc;
+    res = tg_db_exec(db, PGRES_TUPLES_OK,
+                     "SELECT to_regclass('schema_migrations') IS NOT NULL", 0,
+                     NULL, err);
+    if (res == NULL)
+        return err->code;
+    have_table = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    for (i = 0; rc == TG_OK && i < n; i++) {
+        yes = 0;
+        if (have_table)
+            rc = is_applied(db, &list[i], &yes, err);
+        if (rc == TG_OK && !yes && (*pending)++ == 0)
+            snprintf(first, firstlen, "%s", list[i].name);
+    }
+    return rc;
+}

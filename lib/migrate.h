@@ -14,4 +14,10 @@
 enum tg_code tg_migrate(struct tg_db *db, const char *dir, int *applied,
                         struct tg_err *err) TG_MUSTCHECK;
 
+/* How many migrations in `dir` are not applied yet (all of them when the
+ * database has never been migrated), and the first one's file name. */
+enum tg_code tg_migrate_pending(struct tg_db *db, const char *dir, int *pending,
+                                char *first, size_t firstlen,
+                                struct tg_err *err) TG_MUSTCHECK;
+
 #endif

@@ -37,6 +37,7 @@ struct req {
     struct tg_ticket ticket;
     int64_t reserved; /* tokens held by the claimed reservation */
     bool claimed;
+    bool capture; /* the key keeps its request bodies */
     char model[128];
     struct relay_policy policy; /* from the claim */
     int64_t max_output;         /* the key's output cap, -1 for none */
@@ -213,8 +214,9 @@ claim(struct req *r)
     res = db_call(r,
                   "SELECT c.tokens, array_to_json(c.allowed_models), "
                   "c.force_model, (SELECT value FROM settings WHERE name = "
-                  "'force_model'), c.max_output_tokens FROM tg_claim($1, "
-                  "$2, $3) c",
+                  "'force_model'), c.max_output_tokens, (SELECT capture_bodies "
+                  "FROM api_keys WHERE id = $2::bigint) FROM tg_claim($1, $2, "
+                  "$3) c",
                   3, params, &err);
     if (res == NULL) {
         refuse(r, 503, "service_unavailable",
@@ -232,6 +234,7 @@ claim(struct req *r)
     }
     r->reserved = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     r->claimed = true;
+    r->capture = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
     r->max_output =
         PQgetisnull(res, 0, 4) ? -1 : strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     relay_policy_load(&r->policy,
@@ -598,6 +601,27 @@ hidden_model(struct req *r, const char *body, size_t len)
     return true;
 }
 
+/* Keeps the request body for the admin pages (capture_bodies); best
+ * effort: a body the database refuses (not UTF-8) is only logged. */
+static void
+capture_body(struct req *r, const struct tg_buf *body)
+{
+    char resv[24], key[24];
+    const char *params[3] = {resv, key, tg_buf_cstr(body)};
+    struct tg_err err = {0};
+    PGresult *res;
+
+    snprintf(resv, sizeof(resv), "%" PRId64, r->ticket.reservation_id);
+    snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
+    res = db_call(r,
+                  "INSERT INTO request_bodies (reservation_id, key_id, body) "
+                  "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
+                  3, params, &err);
+    if (res == NULL)
+        tg_log(TG_LOG_WARN, r->q.rid, "body not captured: %s", err.msg);
+    PQclear(res);
+}
+
 void
 relay_handle(void *app, void *worker, FCGX_Request *fcgi)
 {
@@ -612,6 +636,8 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
     tg_buf_init(&body, (size_t)r.app->conf.max_body_bytes);
     if (!claim(&r) || !read_body(&r, &body))
         goto out;
+    if (r.capture && tg_buf_len(&body) > 0)
+        capture_body(&r, &body);
     if (!tg_endpoint_metered(&r.q.ep)) {
         if (!hidden_model(&r, tg_buf_cstr(&body), tg_buf_len(&body)))
             forward(&r, tg_buf_cstr(&body), tg_buf_len(&body), false, false, 0);

@@ -450,3 +450,43 @@ def test_api_with_a_session_needs_the_csrf_header_for_changes(admin):
     assert admin.run("POST", "/api/keys", body='{"name":"s"}').status == 403
     r = admin.run("POST", "/api/keys", body='{"name":"s"}', headers={"X-CSRF-Token": admin.csrf()})
     assert r.status == 201
+
+
+def test_stats_json_for_dashboards_hourly_by_model_and_key_per_minute_and_24h(tmp_path, database):
+    a = Admin(tmp_path, database)
+    assert api(a, "POST", "/keys", {"name": "dash"}).status == 201
+    kid = a.db.value("SELECT id FROM api_keys WHERE name = 'dash'")
+    seed_usage(a, kid)
+    a.db.rows("INSERT INTO usage_events (at, key_id, model, endpoint, status, prompt_tokens, "
+              f"completion_tokens) VALUES (now() - interval '5 minutes', {kid}, 'llama3', "
+              "'/api/chat', 'upstream_error', 3, 0)")
+    hourly = api(a, "GET", "/stats").json()
+    assert hourly["bucket"] == "hour" and hourly["minutes"] == 1440
+    got = sorted((b["model"], b["key"], b["requests"], b["tokens"]) for b in hourly["buckets"])
+    assert got == [("llama3", "dash", 1, 3), ("llama3", "dash", 1, 30), ("qwen2", "dash", 1, 11)]
+    assert all(b["ts"] % 3600 == 0 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00", b["start"])
+               for b in hourly["buckets"])
+    week = api(a, "GET", "/stats?hours=168").json()
+    assert sum(b["requests"] for b in week["buckets"]) == 4
+    minute = api(a, "GET", "/stats/minute").json()
+    assert [(b["model"], b["errors"], b["prompt_tokens"]) for b in minute["buckets"]] == [("llama3", 1, 3)]
+    day = api(a, "GET", "/stats/24h").json()
+    assert day["requests"] == 3 and day["errors"] == 1 and day["tokens"] == 44 and day["keys"] == 1
+    assert day["by_model"] == {"llama3": {"requests": 2, "tokens": 33}, "qwen2": {"requests": 1, "tokens": 11}}
+    assert api(a, "GET", "/stats?hours=0").status == 400
+    assert api(a, "GET", "/stats?hours=lots").status == 400
+    assert api(a, "GET", "/stats/weekly").status == 404
+    anon = a.run("GET", "/api/stats", cookie="")
+    assert anon.status == 401
+
+
+def test_recent_requests_show_a_captured_body_as_text(admin):
+    key_id, _ = create_key(admin, "cap")
+    admin.db.rows("INSERT INTO usage_events (key_id, reservation_id, model, endpoint, status, http_status) "
+                  f"VALUES ({key_id}, 4242, 'llama3', '/api/chat', 'ok', 200)")
+    admin.db.rows("INSERT INTO request_bodies (reservation_id, key_id, body) VALUES "
+                  f"(4242, {key_id}, '{{\"prompt\": \"<script>alert(1)</script>\"}}')")
+    r = admin.run("GET", "/requests")
+    assert r.status == 200
+    assert "<details><summary>body</summary><pre>" in r.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text and "<script>alert" not in r.text

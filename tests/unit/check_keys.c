@@ -154,12 +154,38 @@ START_TEST(mask_never_shows_more_than_the_prefix)
 }
 END_TEST
 
+START_TEST(legacy_keys_are_bounded_and_never_shaped_like_ours)
+{
+    char ours[TG_KEY_MAX_LEN + 1], long_key[TG_KEY_LEGACY_MAX + 2];
+    struct tg_err err = {0};
+
+    ck_assert(tg_keys_legacy_ok("sk-tg-", "abcd-123_x.y", 12));
+    ck_assert(tg_keys_legacy_ok("sk-tg-", "sk-tg-short-one", 15));
+    ck_assert(!tg_keys_legacy_ok("sk-tg-", "abc1234", 7));
+    ck_assert(!tg_keys_legacy_ok("sk-tg-", "abc 12345", 9));
+    ck_assert(!tg_keys_legacy_ok("sk-tg-", "abc\"12345", 9));
+    ck_assert(!tg_keys_legacy_ok("sk-tg-",
+                                 "abc1\0"
+                                 "2345",
+                                 9));
+    memset(long_key, 'a', sizeof(long_key));
+    ck_assert(tg_keys_legacy_ok("sk-tg-", long_key, TG_KEY_LEGACY_MAX));
+    ck_assert(!tg_keys_legacy_ok("sk-tg-", long_key, TG_KEY_LEGACY_MAX + 1));
+    ck_assert_int_eq(tg_keys_generate("sk-tg-", ours, sizeof(ours), &err),
+                     TG_OK);
+    ours[10] = ours[10] == 'A' ? 'B' : 'A'; /* a typo: the checksum decides */
+    ck_assert(!tg_keys_legacy_ok("sk-tg-", ours, strlen(ours)));
+}
+END_TEST
+
 static Suite *
 keys_suite(void)
 {
     Suite *s = suite_create("keys");
 
     TG_TCASE(s, "a generated key parses back", generated_key_parses_back);
+    TG_TCASE(s, "legacy keys are bounded and never shaped like ours",
+             legacy_keys_are_bounded_and_never_shaped_like_ours);
     TG_TCASE(s, "two generated keys differ", two_keys_differ);
     TG_TCASE(s, "every single-character change is rejected",
              every_single_character_change_is_rejected);
