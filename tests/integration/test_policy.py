@@ -1,6 +1,7 @@
 """Model policy (issue 5, first part): a key's allow-list, its model lock,
-and the global lock staff set in the admin pages' settings, effective on
-the next request without a restart."""
+and the global lock and the other settings staff set in the admin pages,
+effective on the next request without a restart; scopes, output caps, the
+requests-per-minute 429; under every web server."""
 import json
 import uuid
 
@@ -11,8 +12,8 @@ from stack import Stack
 
 
 @pytest.fixture(scope="module")
-def stack(db):
-    with Stack(db, name="policy") as s:
+def stack(db, web):
+    with Stack(db, web=web, name=f"policy-{web}") as s:
         yield s
 
 
