@@ -112,6 +112,10 @@ await record('ollama_list', async () => {
   const r = await ollama.list();
   return { names: r.models.map((m) => m.name) };
 });
+await record('ollama_show', async () => {
+  const r = await ollama.show({ model: 'llama3' });
+  return { family: r.details.family, capabilities: r.capabilities };
+});
 await record('ollama_bad_key', async () => {
   const bad = new Ollama({ host: BASE, headers: { Authorization: 'Bearer sk-tg-nonsense' } });
   await bad.list();

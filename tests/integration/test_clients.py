@@ -59,6 +59,7 @@ def test_openai_errors_are_the_sdks_own_exceptions(results):
     assert results["openai_bad_key"]["status"] == 401
     assert results["openai_limit"]["error"] == "RateLimitError"
     assert results["openai_limit"]["status"] == 429
+    assert "Rate limit reached for this key: tokens per day (limit 0)" in results["openai_limit"]["message"]
 
 
 def test_ollama_js(results):
@@ -68,6 +69,7 @@ def test_ollama_js(results):
     assert results["ollama_generate"] == {"response": TOKS, "eval": 8}
     assert results["ollama_embed"] == {"n": 2, "prompt": 4}
     assert "llama3:latest" in results["ollama_list"]["names"]
+    assert results["ollama_show"] == {"family": "llama", "capabilities": ["completion", "tools"]}
     assert results["ollama_bad_key"]["status"] == 401
 
 
