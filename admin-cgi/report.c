@@ -356,9 +356,11 @@ static const struct setting {
     {"force_model", "Global model lock",
      "every request uses this model; empty: none"},
     {"reservation_tokens", "Default reservation",
-     "tokens reserved per request before it runs"},
+     "tokens reserved per request before it runs; empty: "
+     "reservation_tokens from tollgate.conf"},
     {"output_cap", "Default output cap",
-     "most completion tokens per request; empty: only the reservation"},
+     "most completion tokens per request for keys without their own cap; "
+     "empty: output_cap from tollgate.conf"},
 };
 
 bool
@@ -377,9 +379,9 @@ admin_setting_valid(const char *name, const char *v)
     for (p = v; *p != '\0'; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return false;
-    if (strcmp(name, "reservation_tokens") == 0)
-        return tg_conf_parse_int(v, 1, 100000000, &n) == TG_OK;
-    if (strcmp(name, "output_cap") == 0)
+    /* Empty: tollgate.conf's value counts (sql/006_settings.sql). */
+    if (strcmp(name, "reservation_tokens") == 0 ||
+        strcmp(name, "output_cap") == 0)
         return v[0] == '\0' || tg_conf_parse_int(v, 1, 100000000, &n) == TG_OK;
     if (strcmp(name, "upstream_url") == 0) {
         char copy[1024], *tok, *save = NULL;

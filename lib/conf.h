@@ -25,10 +25,13 @@ struct tg_conf {
     char spool_dir[TG_CONF_STR_MAX]; /* settlements awaiting the database */
     char trust_remote_user[4];       /* yes: the web server logs in */
     char passthrough_unknown[4];     /* yes: any key may call other paths */
+    char accept_body_key[4];         /* yes: "api_key" in the JSON body too */
+    char cors_origins[TG_CONF_STR_MAX]; /* comma list or *; empty: no CORS */
     char admin_password_file[TG_CONF_STR_MAX]; /* PBKDF2 hash of it */
     char master_key_file[TG_CONF_STR_MAX];     /* Bearer for the admin API */
     int64_t threads;              /* FastCGI worker threads per program */
     int64_t reservation_tokens;   /* default R per request */
+    int64_t output_cap;           /* default output cap per request, 0: none */
     int64_t reservation_ttl;      /* seconds an unclaimed reservation lives */
     int64_t max_body_bytes;       /* request body limit at the relay */
     int64_t upstream_timeout;     /* seconds without upstream data: 504 */

@@ -211,6 +211,24 @@ out:
     return rc;
 }
 
+bool
+relay_body_key(const char *raw, size_t len, char *key, size_t keymax,
+               size_t *keylen)
+{
+    json_t *doc = json_loadb(raw, len, 0, NULL); /* new */
+    json_t *k = json_object_get(doc, "api_key"); /* borrowed */
+    size_t n = json_string_length(k);
+
+    *keylen = 0;
+    if (json_is_string(k) && n > 0 && keymax > 0) {
+        *keylen = n < keymax ? n : keymax - 1;
+        memcpy(key, json_string_value(k), *keylen);
+        key[*keylen] = '\0';
+    }
+    json_decref(doc);
+    return *keylen > 0;
+}
+
 enum tg_code
 relay_body_cap(const struct tg_endpoint *ep, struct relay_body *b, int64_t cap,
                struct tg_err *err)

@@ -35,6 +35,13 @@ enum tg_code relay_body_parse(const struct tg_endpoint *ep, const char *raw,
 enum tg_code relay_body_cap(const struct tg_endpoint *ep, struct relay_body *b,
                             int64_t cap, struct tg_err *err) TG_MUSTCHECK;
 
+/* Copies the top-level string "api_key" of the JSON body `raw` into `key`
+ * (keymax bytes, NUL-terminated; a longer one is cut to keymax - 1 bytes,
+ * which no key check accepts) and its length into *len. false when the body
+ * is no JSON object or holds no such non-empty string. */
+bool relay_body_key(const char *raw, size_t len, char *key, size_t keymax,
+                    size_t *keylen);
+
 /* The body to send upstream; the caller free()s it. NULL when out of memory. */
 char *relay_body_dump(const struct relay_body *b, size_t *len);
 

@@ -13,9 +13,12 @@
 
 #include "body.h"
 #include "buf.h"
+#include "cors.h"
 #include "db.h"
 #include "endpoint.h"
+#include "gate.h"
 #include "jsonerr.h"
+#include "keys.h"
 #include "log.h"
 #include "policy.h"
 #include "relay.h"
@@ -37,10 +40,13 @@ struct req {
     struct tg_ticket ticket;
     int64_t reserved; /* tokens held by the claimed reservation */
     bool claimed;
-    bool capture; /* the key keeps its request bodies */
+    bool capture;    /* the key keeps its request bodies */
+    bool body_keyed; /* the key came in the body (accept_body_key) */
     char model[128];
     struct relay_policy policy; /* from the claim */
     int64_t max_output;         /* the key's output cap, -1 for none */
+    int64_t resv_default;       /* reservation_tokens: settings, else file */
+    char cors[TG_CORS_MAX];     /* Access-Control-* lines for every answer */
 };
 
 /* What settles a reservation. */
@@ -103,9 +109,27 @@ fail(struct req *r, int status, const char *code, const char *msg)
                                  status == 429 ? "tokens" : NULL, code, msg);
 
     FCGX_FPrintF(r->q.fcgi->out,
-                 "Status: %d\r\nContent-Type: application/json\r\n\r\n%s",
-                 status, body != NULL ? body : "{\"error\":\"error\"}");
+                 "Status: %d\r\nContent-Type: application/json\r\n%s\r\n%s",
+                 status, r->cors,
+                 body != NULL ? body : "{\"error\":\"error\"}");
     free(body);
+}
+
+/* A denial of the key check the relay made itself (key in the body), as
+ * the authorizer words it. */
+static void
+deny_key(struct req *r, const struct tg_verdict *v)
+{
+    char *body =
+        tg_jsonerr_body(r->q.ep.family, v->status, v->type, v->code, v->msg);
+
+    FCGX_FPrintF(r->q.fcgi->out,
+                 "Status: %d\r\nContent-Type: application/json\r\n%s%s\r\n%s",
+                 v->status, v->headers, r->cors,
+                 body != NULL ? body : "{\"error\":\"error\"}");
+    free(body);
+    tg_log(TG_LOG_INFO, r->q.rid, "body key: %s %s status=%d code=%s ms=%ld",
+           r->q.method, r->q.path, v->status, v->code, tg_request_ms(&r->q));
 }
 
 /* After a settle went through: the database is back, so replay what an
@@ -194,13 +218,10 @@ refuse(struct req *r, int status, const char *code, const char *msg,
 }
 
 static bool
-claim(struct req *r)
+verify(struct req *r)
 {
-    char resv[24], key[24], ttl[24];
-    const char *params[3] = {resv, key, ttl};
     const char *t = tg_request_param(&r->q, "TOLLGATE_TICKET");
     struct tg_err err = {0};
-    PGresult *res;
 
     if (tg_ticket_verify(&r->app->secret, t, (int64_t)time(NULL), &r->ticket,
                          &err) != TG_OK) {
@@ -208,13 +229,39 @@ claim(struct req *r)
                "Forbidden: this request did not pass the authorizer.", err.msg);
         return false;
     }
+    return true;
+}
+
+/* A number column, or `otherwise` when it is NULL. */
+static int64_t
+num(PGresult *res, int col, int64_t otherwise)
+{
+    return PQgetisnull(res, 0, col)
+               ? otherwise
+               : strtoll(PQgetvalue(res, 0, col), NULL, 10);
+}
+
+/* Claims the ticket's reservation; with it come the key's policy and the
+ * settings staff may change at run time (sql/006_settings.sql): a
+ * non-empty settings value wins over tollgate.conf, the key's own over
+ * both. */
+static bool
+claim(struct req *r)
+{
+    char resv[24], key[24], ttl[24];
+    const char *params[3] = {resv, key, ttl};
+    struct tg_err err = {0};
+    PGresult *res;
+
     snprintf(resv, sizeof(resv), "%" PRId64, r->ticket.reservation_id);
     snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
     snprintf(ttl, sizeof(ttl), "%" PRId64, r->app->conf.reservation_ttl);
     res = db_call(r,
                   "SELECT c.tokens, array_to_json(c.allowed_models), "
                   "c.force_model, (SELECT value FROM settings WHERE name = "
-                  "'force_model'), c.max_output_tokens, (SELECT capture_bodies "
+                  "'force_model'), c.max_output_tokens, "
+                  "tg_setting_int('output_cap'), "
+                  "tg_setting_int('reservation_tokens'), (SELECT capture_bodies "
                   "FROM api_keys WHERE id = $2::bigint) FROM tg_claim($1, $2, "
                   "$3) c",
                   3, params, &err);
@@ -234,9 +281,12 @@ claim(struct req *r)
     }
     r->reserved = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     r->claimed = true;
-    r->capture = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+    r->capture = strcmp(PQgetvalue(res, 0, 7), "t") == 0;
     r->max_output =
-        PQgetisnull(res, 0, 4) ? -1 : strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+        num(res, 4,
+            num(res, 5,
+                r->app->conf.output_cap > 0 ? r->app->conf.output_cap : -1));
+    r->resv_default = num(res, 6, r->app->conf.reservation_tokens);
     relay_policy_load(&r->policy,
                       PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
                       PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
@@ -288,7 +338,7 @@ topup(struct req *r, int64_t want)
 static bool
 fit(struct req *r, struct relay_body *b)
 {
-    int64_t floor = r->app->conf.reservation_tokens / 4, want, cap;
+    int64_t floor = r->resv_default / 4, want, cap;
     struct tg_err err = {0};
     char msg[200];
 
@@ -538,6 +588,7 @@ forward(struct req *r, const char *body, size_t len, bool json_body,
     x.tick = extend;
     x.tick_arg = r;
     x.tick_every = (long)r->app->conf.reservation_ttl / 3;
+    x.extra_headers = r->cors;
     tg_buf_init(&listing, LISTING_MAX);
     if (relay_policy_filters(&r->policy, r->q.path))
         x.collect = &listing;
@@ -604,10 +655,10 @@ hidden_model(struct req *r, const char *body, size_t len)
 /* Keeps the request body for the admin pages (capture_bodies); best
  * effort: a body the database refuses (not UTF-8) is only logged. */
 static void
-capture_body(struct req *r, const struct tg_buf *body)
+capture_body(struct req *r, const char *body)
 {
     char resv[24], key[24];
-    const char *params[3] = {resv, key, tg_buf_cstr(body)};
+    const char *params[3] = {resv, key, body};
     struct tg_err err = {0};
     PGresult *res;
 
@@ -622,6 +673,60 @@ capture_body(struct req *r, const struct tg_buf *body)
     PQclear(res);
 }
 
+/* A browser's preflight from an allowed origin: answered here, with no
+ * ticket (the authorizer let it through without a key) and no database. */
+static bool
+preflight(struct req *r)
+{
+    const char *origin = tg_request_param(&r->q, "HTTP_ORIGIN");
+    char cors[TG_CORS_MAX];
+
+    if (!tg_cors_preflight(
+            r->q.method, origin,
+            tg_request_param(&r->q, "HTTP_ACCESS_CONTROL_REQUEST_METHOD")) ||
+        !tg_cors_allowed(r->app->conf.cors_origins, origin))
+        return false;
+    tg_cors_headers(
+        r->app->conf.cors_origins, origin, true,
+        tg_request_param(&r->q, "HTTP_ACCESS_CONTROL_REQUEST_HEADERS"), cors,
+        sizeof(cors));
+    FCGX_FPrintF(r->q.fcgi->out, "Status: 204\r\n%s\r\n", cors);
+    tg_log(TG_LOG_INFO, r->q.rid, "preflight %s status=204", r->q.path);
+    return true;
+}
+
+/* accept_body_key: the key is the body's "api_key" (the body is parsed
+ * once more for it), checked and reserved as the authorizer would have. */
+static bool
+body_key(struct req *r, const struct tg_buf *body)
+{
+    struct tg_gate g = {&r->app->conf, &r->app->secret, r->app->pool};
+    char key[TG_KEY_MAX_LEN + 2];
+    struct tg_verdict v;
+    size_t len;
+
+    if (strcmp(r->app->conf.accept_body_key, "yes") != 0 ||
+        !tg_endpoint_metered(&r->q.ep)) {
+        refuse(r, 403, "invalid_ticket",
+               "Forbidden: this request did not pass the authorizer.",
+               "ticket without a reservation, and no body key expected");
+        return false;
+    }
+    if (relay_body_key(tg_buf_cstr(body), tg_buf_len(body), key, sizeof(key),
+                       &len))
+        tg_gate_check(&g, key, len, r->q.rid, r->q.path, &r->q.ep, &v);
+    else
+        tg_gate_no_key(&v);
+    explicit_bzero(key, sizeof(key));
+    if (v.status != 200) {
+        deny_key(r, &v);
+        return false;
+    }
+    r->ticket = v.ticket;
+    r->body_keyed = true;
+    return true;
+}
+
 void
 relay_handle(void *app, void *worker, FCGX_Request *fcgi)
 {
@@ -634,10 +739,20 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
 
     tg_request_begin(&r.q, fcgi, NULL, NULL);
     tg_buf_init(&body, (size_t)r.app->conf.max_body_bytes);
+    tg_cors_headers(r.app->conf.cors_origins,
+                    tg_request_param(&r.q, "HTTP_ORIGIN"), false, NULL, r.cors,
+                    sizeof(r.cors));
+    if (preflight(&r) || !verify(&r))
+        goto out;
+    /* A ticket without a reservation: the key is in the body. */
+    if (r.ticket.reservation_id == 0 &&
+        (!read_body(&r, &body) || !body_key(&r, &body)))
+        goto out;
     if (!claim(&r) || !read_body(&r, &body))
         goto out;
-    if (r.capture && tg_buf_len(&body) > 0)
-        capture_body(&r, &body);
+    /* A body that carried its key is kept only as forwarded, key removed. */
+    if (r.capture && tg_buf_len(&body) > 0 && !r.body_keyed)
+        capture_body(&r, tg_buf_cstr(&body));
     if (!tg_endpoint_metered(&r.q.ep)) {
         if (!hidden_model(&r, tg_buf_cstr(&body), tg_buf_len(&body)))
             forward(&r, tg_buf_cstr(&body), tg_buf_len(&body), false, false, 0);
@@ -661,6 +776,8 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
         refuse(&r, 500, "internal_error", "Internal error.", "out of memory");
         goto out;
     }
+    if (r.capture && r.body_keyed)
+        capture_body(&r, json);
     forward(&r, json, len, true, b.strip_usage, b.estimate);
 out:
     free(json);

@@ -45,15 +45,16 @@ now_ms(void)
 static int
 send_head(struct relay_xfer *x)
 {
-    char head[256];
+    char head[1536];
     int n;
 
     x->headers_sent = true;
     n = snprintf(head, sizeof(head),
                  "Status: %ld\r\nContent-Type: %s\r\n"
-                 "X-Accel-Buffering: no\r\nCache-Control: no-cache\r\n\r\n",
+                 "X-Accel-Buffering: no\r\nCache-Control: no-cache\r\n%s\r\n",
                  x->status,
-                 x->content_type[0] ? x->content_type : "application/json");
+                 x->content_type[0] ? x->content_type : "application/json",
+                 x->extra_headers != NULL ? x->extra_headers : "");
     if (n < 0 || (size_t)n >= sizeof(head))
         return -1;
     return relay_emit(x->fcgi->out, head, (size_t)n);

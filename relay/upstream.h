@@ -27,6 +27,8 @@ struct relay_xfer {
     /* When set, the answer is collected here (bounded) instead of relayed,
      * for the caller to rewrite and send with relay_upstream_reply(). */
     struct tg_buf *collect;
+    /* Header lines (each ending CRLF) our answer carries: CORS; may be "". */
+    const char *extra_headers;
     /* filled by the transfer */
     long status; /* the upstream's HTTP status, 0 if none */
     char content_type[128];

@@ -1,8 +1,9 @@
 // The clients people use, unchanged, against tollgate: prints one JSON
 // object of results for tests/integration/test_clients.py to check.
-// Usage: BASE=http://127.0.0.1:PORT KEY=sk-tg-... BADKEY=... node clients.mjs
+// Usage: BASE=http://127.0.0.1:PORT KEY=sk-tg-... SPENT=sk-tg-... node clients.mjs
 import OpenAI from 'openai';
 import { Ollama } from 'ollama';
+import { ChatOllama } from '@langchain/ollama';
 
 const { BASE, KEY, SPENT } = process.env;
 const out = {};
@@ -39,6 +40,27 @@ await record('openai_chat_stream_usage', async () => {
   let usage = null;
   for await (const c of s) if (c.usage) usage = c.usage;
   return { usage };
+});
+await record('openai_tool_stream', async () => {
+  const tools = [{ type: 'function', function: {
+    name: 'get_weather', description: 'The weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+  const s = await openai.chat.completions.create({
+    model: 'llama3', messages: [{ role: 'user', content: 'Weather in Oslo?' }], tools, stream: true });
+  const calls = [];
+  let finish = null, content = '';
+  for await (const c of s) {
+    for (const ch of c.choices) {
+      content += ch.delta?.content ?? '';
+      for (const tc of ch.delta?.tool_calls ?? []) {
+        calls[tc.index] ??= { id: tc.id, name: '', arguments: '' };
+        calls[tc.index].name += tc.function?.name ?? '';
+        calls[tc.index].arguments += tc.function?.arguments ?? '';
+      }
+      finish = ch.finish_reason ?? finish;
+    }
+  }
+  return { content, finish, calls: calls.map((c) => ({ name: c.name, args: JSON.parse(c.arguments), id: c.id.startsWith('call_') })) };
 });
 await record('openai_completion', async () => {
   const r = await openai.completions.create({ model: 'llama3', prompt: 'hi', max_tokens: 3 });
@@ -90,9 +112,51 @@ await record('ollama_list', async () => {
   const r = await ollama.list();
   return { names: r.models.map((m) => m.name) };
 });
+await record('ollama_show', async () => {
+  const r = await ollama.show({ model: 'llama3' });
+  return { family: r.details.family, capabilities: r.capabilities };
+});
 await record('ollama_bad_key', async () => {
   const bad = new Ollama({ host: BASE, headers: { Authorization: 'Bearer sk-tg-nonsense' } });
   await bad.list();
   return { unexpected: 'no error' };
+});
+// LangChain's ChatOllama, the key in the headers it passes to ollama-js.
+await record('langchain_stream', async () => {
+  const llm = new ChatOllama({ baseUrl: BASE, model: 'llama3', headers: { Authorization: `Bearer ${KEY}` } });
+  let content = '', chunks = 0, usage = null;
+  for await (const c of await llm.stream('hi')) {
+    chunks++;
+    content += c.content;
+    usage = c.usage_metadata ?? usage;
+  }
+  return { content, chunks, usage };
+});
+
+// What Open WebUI does with an Ollama connection that has a key: version,
+// the model list, then a streamed chat read line by line, always with
+// Authorization: Bearer.
+await record('openwebui', async () => {
+  const headers = { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' };
+  const version = await (await fetch(`${BASE}/api/version`, { headers })).json();
+  const tags = await (await fetch(`${BASE}/api/tags`, { headers })).json();
+  const r = await fetch(`${BASE}/api/chat`, { method: 'POST', headers, body: JSON.stringify({
+    model: tags.models[0].name, messages: [{ role: 'user', content: 'hi' }], stream: true }) });
+  const decoder = new TextDecoder();
+  let buf = '', content = '', last = null, lines = 0;
+  for await (const piece of r.body) {
+    buf += decoder.decode(piece, { stream: true });
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (!line) continue;
+      last = JSON.parse(line);
+      lines++;
+      content += last.message?.content ?? '';
+    }
+  }
+  return { version: version.version, model: tags.models[0].name, status: r.status,
+    type: r.headers.get('content-type'), lines, content, done: last.done, eval: last.eval_count };
 });
 console.log(JSON.stringify(out));

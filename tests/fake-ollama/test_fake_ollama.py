@@ -360,3 +360,48 @@ def test_sigterm_and_sigint_exit_zero(tmp_path):
         proc, _port, _record = start_fake(tmp_path)
         os.kill(proc.pid, sig)
         assert proc.wait(5) == 0
+
+
+# ---- tool calls (ollama-protocol.md §1.2, §3.5) ---------------------------
+
+WEATHER = [{"type": "function", "function": {
+    "name": "get_weather", "description": "weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+ASK = [{"role": "user", "content": "weather in Oslo?"}]
+
+
+def test_native_chat_answers_tools_with_one_whole_call(fake):
+    resp, data = request(fake, "POST", "/api/chat", {"model": "llama3", "messages": ASK, "tools": WEATHER})
+    lines = ndjson(data)
+    assert len(lines) == 2
+    call = lines[0]["message"]["tool_calls"]
+    assert lines[0]["message"]["content"] == "" and lines[0]["done"] is False
+    assert len(call) == 1 and call[0]["id"].startswith("call_")
+    assert call[0]["function"] == {"index": 0, "name": "get_weather", "arguments": {"city": "fake-city"}}
+    assert lines[1]["done"] is True and lines[1]["done_reason"] == "stop" and lines[1]["eval_count"] == 8
+    resp, data = request(fake, "POST", "/api/chat",
+                         {"model": "llama3", "messages": ASK, "tools": WEATHER, "stream": False})
+    obj = json.loads(data)
+    assert obj["message"]["tool_calls"][0]["function"]["arguments"] == {"city": "fake-city"}
+    assert obj["message"]["content"] == "" and obj["eval_count"] == 8
+
+
+def test_openai_chat_streams_a_tool_call_in_one_chunk(fake):
+    resp, data = request(fake, "POST", "/v1/chat/completions", {
+        "model": "llama3", "messages": ASK, "tools": WEATHER, "stream": True,
+        "stream_options": {"include_usage": True}})
+    events = sse_events(data)
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    delta = chunks[0]["choices"][0]["delta"]
+    assert delta["role"] == "assistant" and delta["content"] == ""
+    tc = delta["tool_calls"]
+    assert tc[0]["index"] == 0 and tc[0]["type"] == "function" and tc[0]["id"].startswith("call_")
+    assert tc[0]["function"] == {"name": "get_weather", "arguments": '{"city":"fake-city"}'}
+    assert chunks[1]["choices"] == [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]
+    assert chunks[2]["choices"] == [] and chunks[2]["usage"]["completion_tokens"] == 8
+    resp, data = request(fake, "POST", "/v1/chat/completions",
+                         {"model": "llama3", "messages": ASK, "tools": WEATHER})
+    choice = json.loads(data)["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["tool_calls"][0]["function"]["arguments"] == '{"city":"fake-city"}'

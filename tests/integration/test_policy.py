@@ -1,6 +1,7 @@
 """Model policy (issue 5, first part): a key's allow-list, its model lock,
-and the global lock staff set in the admin pages' settings, effective on
-the next request without a restart."""
+and the global lock and the other settings staff set in the admin pages,
+effective on the next request without a restart; scopes, output caps, the
+requests-per-minute 429; under every web server."""
 import json
 import uuid
 
@@ -11,8 +12,8 @@ from stack import Stack
 
 
 @pytest.fixture(scope="module")
-def stack(db):
-    with Stack(db, name="policy") as s:
+def stack(db, web):
+    with Stack(db, web=web, name=f"policy-{web}") as s:
         yield s
 
 
@@ -132,3 +133,86 @@ def test_the_keys_output_cap_is_the_lower_of_it_and_the_clients(stack, path, cli
     assert sent == min(3, client_cap.get("max_completion_tokens", 3))
     info = json.loads(stack.tg.ok("key", "list", "--json").stdout)
     assert any(k["max_output_tokens"] == 3 for k in info)
+
+
+def setting(stack, name, value):
+    stack.db.rows(f"UPDATE settings SET value = '{value}' WHERE name = '{name}'")
+
+
+def last_reservation(stack):
+    return int(stack.db.value("SELECT tokens FROM reservations ORDER BY id DESC LIMIT 1"))
+
+
+def test_the_reservation_setting_applies_on_the_next_request(stack):
+    """Settings page value, else tollgate.conf (2048 here); the key's own
+    size beats both."""
+    auth, own = key(stack), key(stack, "--reservation", "700")
+    assert stack.db.value("SELECT value FROM settings WHERE name = 'reservation_tokens'") == ""
+    assert stack.http("POST", "/api/chat", chat("llama3"), auth).status == 200
+    assert last_reservation(stack) == 2048
+    setting(stack, "reservation_tokens", "300")
+    try:
+        assert stack.http("POST", "/api/chat", chat("llama3"), auth).status == 200
+        assert last_reservation(stack) == 300
+        assert stack.http("POST", "/api/chat", chat("llama3"), own).status == 200
+        assert last_reservation(stack) == 700
+    finally:
+        setting(stack, "reservation_tokens", "")
+    assert stack.http("POST", "/api/chat", chat("llama3"), auth).status == 200
+    assert last_reservation(stack) == 2048
+
+
+def sent_cap(stack, auth):
+    n0 = len(stack.fake_requests())
+    r = stack.http("POST", "/api/chat", chat("llama3"), auth)
+    assert r.status == 200, r
+    return json.loads(stack.fake_requests()[n0]["body"]).get("options", {}).get("num_predict")
+
+
+def test_the_output_cap_setting_beats_the_file_and_the_keys_own_beats_both(stack):
+    auth, own = key(stack), key(stack, "--max-output", "3")
+    uncapped = sent_cap(stack, auth)
+    assert uncapped > 100  # only the reservation bounds it
+    stack.stop_process("tollgate-relay")
+    stack.start_program("tollgate-relay", output_cap=7)
+    try:
+        assert sent_cap(stack, auth) == 7
+        setting(stack, "output_cap", "5")
+        assert sent_cap(stack, auth) == 5
+        assert sent_cap(stack, own) == 3
+    finally:
+        setting(stack, "output_cap", "")
+        stack.stop_process("tollgate-relay")
+        stack.start_program("tollgate-relay")
+    assert sent_cap(stack, auth) == uncapped
+
+
+def test_requests_per_minute_429_carries_the_limit_headers(stack):
+    """A fixed calendar-minute window: with --rpm 1 a second request in the
+    same minute is refused until the next minute starts (a third request
+    covers a minute that turned between the first two)."""
+    auth = key(stack, "--rpm", "1")
+    for _ in range(3):
+        r = stack.http("POST", "/v1/chat/completions", chat("llama3"), auth)
+        if r.status == 429:
+            break
+        assert r.status == 200, r
+    assert r.status == 429, r
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    assert r.headers["x-ratelimit-limit-requests"] == "1"
+    assert r.headers["x-ratelimit-remaining-requests"] == "0"
+    err = r.json()["error"]
+    assert err["code"] == "rate_limit_exceeded" and err["type"] == "requests"
+    assert "requests per minute (limit 1)" in err["message"]
+
+
+def test_a_key_in_the_body_is_refused_unless_accept_body_key(stack):
+    k = key(stack)["Authorization"].split()[1]
+    n0 = len(stack.fake_requests())
+    r = stack.http("POST", "/api/chat", dict(chat("llama3"), api_key=k))
+    assert r.status == 401 and r.json()["error"].startswith("No API key provided"), r
+    assert len(stack.fake_requests()) == n0
+    # with a header key, a body key is stripped all the same
+    r = stack.http("POST", "/api/chat", dict(chat("llama3"), api_key=k), key(stack))
+    assert r.status == 200, r
+    assert "api_key" not in json.loads(stack.fake_requests()[n0]["body"])

@@ -139,6 +139,31 @@ START_TEST(body_api_key_never_reaches_the_upstream)
 }
 END_TEST
 
+START_TEST(the_body_key_is_the_top_level_api_key_string)
+{
+    char key[16];
+    size_t len = 99;
+    const char *ok = "{\"model\":\"m\",\"api_key\":\"sk-abc\"}";
+    const char *nested = "{\"options\":{\"api_key\":\"sk-abc\"}}";
+    const char *long_key = "{\"api_key\":\"0123456789abcdefghij\"}";
+
+    ck_assert(relay_body_key(ok, strlen(ok), key, sizeof(key), &len));
+    ck_assert_str_eq(key, "sk-abc");
+    ck_assert_uint_eq(len, 6);
+    ck_assert(!relay_body_key(nested, strlen(nested), key, sizeof(key), &len));
+    ck_assert(!relay_body_key("{\"api_key\":7}", 13, key, sizeof(key), &len));
+    ck_assert(
+        !relay_body_key("{\"api_key\":\"\"}", 14, key, sizeof(key), &len));
+    ck_assert(!relay_body_key("not json", 8, key, sizeof(key), &len));
+    ck_assert_uint_eq(len, 0);
+    /* cut, and so refused by the key check, never overflowing */
+    ck_assert(
+        relay_body_key(long_key, strlen(long_key), key, sizeof(key), &len));
+    ck_assert_uint_eq(len, sizeof(key) - 1);
+    ck_assert_str_eq(key, "0123456789abcde");
+}
+END_TEST
+
 START_TEST(estimate_grows_with_text_messages_and_images)
 {
     struct tg_endpoint e = ep("/api/chat");
@@ -181,6 +206,8 @@ body_suite(void)
              openai_stream_asks_for_usage_and_strips_it);
     TG_TCASE(s, "a key in the body never reaches the upstream",
              body_api_key_never_reaches_the_upstream);
+    TG_TCASE(s, "the body key is the top-level api_key string",
+             the_body_key_is_the_top_level_api_key_string);
     TG_TCASE(s, "the estimate grows with text, messages and images",
              estimate_grows_with_text_messages_and_images);
     return s;
