@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "secret.h"
 #include "spool.h"
+#include "upspec.h"
 
 static PGresult *
 query(struct cli *c, const char *sql, int n, const char *const *params,
@@ -106,9 +107,9 @@ collect(char *p, size_t size, size_t n, void *arg)
 }
 
 static bool
-check_upstream(struct cli *c)
+check_one_upstream(struct cli *c, const char *base)
 {
-    char url[TG_CONF_STR_MAX + 32], detail[TG_CONF_STR_MAX * 2 + 64];
+    char url[TG_UPSPEC_URL_MAX + 32], detail[TG_UPSPEC_URL_MAX * 2 + 64];
     json_t *doc = NULL; /* new */
     struct tg_buf body;
     long status = 0;
@@ -116,7 +117,7 @@ check_upstream(struct cli *c)
     CURL *h = curl_easy_init();
 
     tg_buf_init(&body, 65536);
-    snprintf(url, sizeof(url), "%s/api/version", c->conf.upstream);
+    snprintf(url, sizeof(url), "%s/api/version", base);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->conf.connect_timeout);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
@@ -126,7 +127,7 @@ check_upstream(struct cli *c)
     if (cc == CURLE_OK && status == 200)
         doc = json_loads(tg_buf_cstr(&body), 0, NULL);
     if (json_is_string(json_object_get(doc, "version")))
-        snprintf(detail, sizeof(detail), "%s (Ollama %s)", c->conf.upstream,
+        snprintf(detail, sizeof(detail), "%s (Ollama %s)", base,
                  json_string_value(json_object_get(doc, "version")));
     else
         snprintf(detail, sizeof(detail), "%s: %s", url,
@@ -137,6 +138,24 @@ check_upstream(struct cli *c)
     tg_buf_free(&body);
     curl_easy_cleanup(h);
     return cc == CURLE_OK && status == 200;
+}
+
+/* Each upstream of tollgate.conf (the settings table may replace them). */
+static bool
+check_upstream(struct cli *c)
+{
+    struct tg_upspec specs[TG_UPSPEC_MAX];
+    struct tg_err err = {0};
+    bool ok = true;
+    int n = 0, i;
+
+    if (tg_upspec_parse(c->conf.upstream, specs, &n, &err) != TG_OK) {
+        line("upstream", false, err.msg);
+        return false;
+    }
+    for (i = 0; i < n; i++)
+        ok &= check_one_upstream(c, specs[i].url);
+    return ok;
 }
 
 int

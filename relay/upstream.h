@@ -27,13 +27,18 @@ struct relay_xfer {
     /* When set, the answer is collected here (bounded) instead of relayed,
      * for the caller to rewrite and send with relay_upstream_reply(). */
     struct tg_buf *collect;
+    /* When set, an answer of 401, 429, 502 or 503 is kept here (bounded)
+     * and not sent, so that the caller may try elsewhere: `held` says so. */
+    struct tg_buf *hold;
     /* filled by the transfer */
     long status; /* the upstream's HTTP status, 0 if none */
     char content_type[128];
     bool started;      /* the upstream's answer began */
     bool headers_sent; /* our Status line went out: errors can only end it */
     bool client_gone;
-    int64_t ttfb_ms; /* to the first upstream body byte, -1 if none */
+    bool held;        /* the answer went to `hold` */
+    long retry_after; /* the upstream's Retry-After in seconds, 0 if none */
+    int64_t ttfb_ms;  /* to the first upstream body byte, -1 if none */
     struct relay_count count;
 };
 
