@@ -76,12 +76,13 @@ entry(const char *p, const char *end, struct tg_upspec *s, struct tg_err *err)
     memset(s, 0, sizeof(*s));
     s->weight = 1;
     n = word(p, end, s->url, sizeof(s->url), &fits);
-    if (!fits || n <= 8)
+    if (!fits || n <= (size_t)(p[4] == 's' ? 8 : 7))
         return tg_err_set(err, TG_E_CONFIG, "upstream URL '%.60s' %s", p,
                           fits ? "has no host" : "is too long");
+    p += n;
     while (n > 0 && s->url[n - 1] == '/')
         s->url[--n] = '\0';
-    for (p += n; p < end;) {
+    while (p < end) {
         while (p < end && separator(*p))
             p++;
         if (p >= end)
