@@ -603,8 +603,10 @@ stream_error(struct req *r, struct relay_xfer *x)
 enum tried { ANSWERED, FAILED, NONE };
 
 /* Before a byte reached the client, an upstream that could not be reached,
- * went silent, or said 502/503 gives way to the next one; a 401/429 boxes
- * the key and the same upstream is tried with the next key. */
+ * went silent, or said 502/503 gives way to the next one; a 401/429 to one
+ * of our upstream keys boxes the key and the same upstream is tried with
+ * the next key. (A 401/429 to a client's own request to a keyless upstream
+ * is the client's answer.) */
 static enum tried
 try_upstreams(struct req *r, struct relay_pick *pick, const char *body,
               size_t len, bool json_body, struct relay_xfer *x,
@@ -620,6 +622,7 @@ try_upstreams(struct req *r, struct relay_pick *pick, const char *body,
 
         tries++;
         xfer_init(r, x, x->strip_usage, x->collect, tries < max ? held : NULL);
+        x->hold_auth = pick->key >= 0;
         tg_err_clear(err);
         rc = attempt(r, pick, body, len, json_body, x, err);
         if (rc == TG_E_TOO_LARGE || x->client_gone ||

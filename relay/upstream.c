@@ -98,8 +98,9 @@ start_body(struct relay_xfer *x, CURL *curl, int64_t t0)
     x->ttfb_ms = now_ms() - t0;
     relay_count_init(&x->count, relay_count_wire_for(x->content_type),
                      x->strip_usage);
-    x->held = x->hold != NULL && (x->status == 401 || x->status == 429 ||
-                                  x->status == 502 || x->status == 503);
+    x->held = x->hold != NULL &&
+              (x->status == 502 || x->status == 503 ||
+               (x->hold_auth && (x->status == 401 || x->status == 429)));
     if (x->collect == NULL && !x->held && send_head(x) != 0)
         x->client_gone = true;
 }

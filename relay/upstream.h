@@ -27,9 +27,11 @@ struct relay_xfer {
     /* When set, the answer is collected here (bounded) instead of relayed,
      * for the caller to rewrite and send with relay_upstream_reply(). */
     struct tg_buf *collect;
-    /* When set, an answer of 401, 429, 502 or 503 is kept here (bounded)
-     * and not sent, so that the caller may try elsewhere: `held` says so. */
+    /* When set, an answer of 502 or 503 (and 401 or 429 when hold_auth:
+     * we sent a key of our own) is kept here (bounded) and not sent, so
+     * that the caller may try elsewhere: `held` says so. */
     struct tg_buf *hold;
+    bool hold_auth;
     /* filled by the transfer */
     long status; /* the upstream's HTTP status, 0 if none */
     char content_type[128];

@@ -249,6 +249,8 @@ better(const struct up *a, const struct up *b, int64_t now)
 
     if (ha != hb)
         return ha;
+    if (!ha && a->down_until_ms != b->down_until_ms)
+        return a->down_until_ms < b->down_until_ms; /* all down: the soonest */
     if (a->in_flight != b->in_flight)
         return a->in_flight < b->in_flight;
     ta = tokens_2h(a, now);

@@ -277,8 +277,9 @@ def test_doubled_prefixes_under_every_server(stack, fakes):
     assert {x["path"] for x in fakes["a"].requests(stack)} == {"/api/generate", "/v1/models"}
 
 
-def test_health_under_every_server(stack, fakes):
+def test_health_and_metrics_under_every_server(stack, fakes):
     use(stack, f"{fakes['a'].url},{fakes['b'].url}")
+    admin = new_key(stack, "--scope", "admin")
     for web, port in stack.ports.items():
         r = stack.http("GET", "/health", port=port)
         assert r.status == 200, (web, r)
@@ -286,6 +287,12 @@ def test_health_under_every_server(stack, fakes):
         assert doc["status"] == "ok" and doc["database"] == "up", (web, doc)
         assert [u["state"] for u in doc["upstreams"]] == ["up", "up"]
         assert fakes["a"].url not in r.body.decode()  # addresses are for admins
+        # The admin key reaches the relay through each server.
+        r = stack.http("GET", "/health/upstreams", headers=admin, port=port)
+        assert r.status == 200 and r.json()["upstreams"][0]["url"] == fakes["a"].url, (web, r)
+        assert stack.http("GET", "/health/upstreams", port=port).status == 401, web
+        r = stack.http("GET", "/metrics", port=port)
+        assert r.status == 200 and b"# TYPE tollgate_requests_total counter" in r.body, (web, r)
     assert set(stack.ports) == set(WEB_SERVERS)
 
 
