@@ -276,6 +276,77 @@ allowed_addr(struct relay *app, const struct tg_request *q)
     return false;
 }
 
+/* One gauge or counter per upstream, read from the state copies. */
+static void
+per_upstream(struct tg_buf *out, const char *name, const char *type,
+             const char *help, const struct relay_up_state *s, int n,
+             int64_t (*value)(const struct relay_up_state *))
+{
+    int i;
+
+    relay_metrics_family(out, name, type, help);
+    for (i = 0; i < n; i++)
+        relay_metrics_sample(out, name, "upstream", s[i].spec.url,
+                             value(&s[i]));
+}
+
+static int64_t
+up_value(const struct relay_up_state *s)
+{
+    return s->healthy;
+}
+
+static int64_t
+in_flight_value(const struct relay_up_state *s)
+{
+    return s->in_flight;
+}
+
+static int64_t
+attempts_value(const struct relay_up_state *s)
+{
+    return (int64_t)s->requests;
+}
+
+static int64_t
+failures_value(const struct relay_up_state *s)
+{
+    return (int64_t)s->failures;
+}
+
+static int64_t
+boxed_value(const struct relay_up_state *s)
+{
+    int k, boxed = 0;
+
+    for (k = 0; k < s->nkeys; k++)
+        boxed += s->keys[k].penalty_ms > 0;
+    return boxed;
+}
+
+static void
+upstream_gauges(struct relay *app, CURL *curl, struct tg_buf *out)
+{
+    int n = 0;
+    struct relay_up_state *s = upstream_states(app, curl, &n);
+
+    per_upstream(out, "tollgate_upstream_up", "gauge",
+                 "1 when the upstream is taking requests.", s, n, up_value);
+    per_upstream(out, "tollgate_upstream_in_flight", "gauge",
+                 "Requests this relay has running on the upstream.", s, n,
+                 in_flight_value);
+    per_upstream(out, "tollgate_upstream_attempts_total", "counter",
+                 "Attempts on the upstream, failovers included.", s, n,
+                 attempts_value);
+    per_upstream(out, "tollgate_upstream_failures_total", "counter",
+                 "Attempts that failed before the first byte (unreachable, "
+                 "silent, 502, 503).",
+                 s, n, failures_value);
+    per_upstream(out, "tollgate_upstream_keys_penalized", "gauge",
+                 "Upstream keys in the penalty box.", s, n, boxed_value);
+    free(s);
+}
+
 static void
 gauges(struct relay *app, CURL *curl, struct tg_buf *out)
 {
@@ -283,8 +354,6 @@ gauges(struct relay *app, CURL *curl, struct tg_buf *out)
     PGresult *res =
         query(app, "SELECT count(*) FROM reservations WHERE settled_at IS NULL",
               0, NULL, &err);
-    struct relay_up_state *s;
-    int n = 0, i;
 
     relay_metrics_family(out, "tollgate_database_up", "gauge",
                          "1 when PostgreSQL answered this scrape.");
@@ -302,28 +371,7 @@ gauges(struct relay *app, CURL *curl, struct tg_buf *out)
                          "(-1: unreadable).");
     relay_metrics_sample(out, "tollgate_spool_backlog", NULL, NULL,
                          tg_spool_backlog(app->conf.spool_dir));
-    s = upstream_states(app, curl, &n);
-    relay_metrics_family(out, "tollgate_upstream_up", "gauge",
-                         "1 when the upstream is taking requests.");
-    for (i = 0; i < n; i++)
-        relay_metrics_sample(out, "tollgate_upstream_up", "upstream",
-                             s[i].spec.url, s[i].healthy);
-    relay_metrics_family(out, "tollgate_upstream_in_flight", "gauge",
-                         "Requests this relay has running on the upstream.");
-    for (i = 0; i < n; i++)
-        relay_metrics_sample(out, "tollgate_upstream_in_flight", "upstream",
-                             s[i].spec.url, s[i].in_flight);
-    relay_metrics_family(out, "tollgate_upstream_keys_penalized", "gauge",
-                         "Upstream keys in the penalty box.");
-    for (i = 0; i < n; i++) {
-        int k, boxed = 0;
-
-        for (k = 0; k < s[i].nkeys; k++)
-            boxed += s[i].keys[k].penalty_ms > 0;
-        relay_metrics_sample(out, "tollgate_upstream_keys_penalized",
-                             "upstream", s[i].spec.url, boxed);
-    }
-    free(s);
+    upstream_gauges(app, curl, out);
 }
 
 static void

@@ -387,6 +387,10 @@ def test_metrics_in_the_text_format(stack, fakes):
     ups = {l["upstream"]: v for l, v in after["tollgate_upstream_up"]}
     assert ups == {fakes["a"].url: 1, fakes["b"].url: 1}
     assert {l["upstream"] for l, _ in after["tollgate_upstream_in_flight"]} == set(ups)
+    attempts = {l["upstream"]: v for l, v in after["tollgate_upstream_attempts_total"]}
+    attempts0 = {l["upstream"]: v for l, v in before["tollgate_upstream_attempts_total"]}
+    assert sum(attempts.values()) == sum(attempts0.values()) + 3
+    assert types["tollgate_upstream_failures_total"] == "counter"
     assert after["tollgate_reservations_open"][0][1] >= 0
     assert after["tollgate_spool_backlog"][0][1] == 0
 
