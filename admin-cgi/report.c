@@ -14,6 +14,7 @@
 #include "html.h"
 #include "pages.h"
 #include "spool.h"
+#include "upspec.h"
 
 #define SERIES_MAX ADMIN_CHART_COLORS /* the last one is "other models" */
 #define CSV_ROWS_MAX 50000
@@ -351,8 +352,9 @@ static const struct setting {
     const char *name, *label, *hint;
 } settings[] = {
     {"upstream_url", "Upstream URL(s)",
-     "Ollama base URLs, comma-separated; empty: upstream from "
-     "tollgate.conf"},
+     "Ollama base URLs, comma-separated, each optionally followed by "
+     "weight=N key_file=FILE models=a,b; replaces tollgate.conf's upstream "
+     "lines within seconds; empty: those lines"},
     {"force_model", "Global model lock",
      "every request uses this model; empty: none"},
     {"reservation_tokens", "Default reservation",
@@ -384,17 +386,11 @@ admin_setting_valid(const char *name, const char *v)
         strcmp(name, "output_cap") == 0)
         return v[0] == '\0' || tg_conf_parse_int(v, 1, 100000000, &n) == TG_OK;
     if (strcmp(name, "upstream_url") == 0) {
-        char copy[1024], *tok, *save = NULL;
+        struct tg_upspec specs[TG_UPSPEC_MAX];
+        int count;
 
-        if (strlen(v) >= sizeof(copy) || strchr(v, ' ') != NULL)
-            return false;
-        strcpy(copy, v);
-        for (tok = strtok_r(copy, ",", &save); tok != NULL;
-             tok = strtok_r(NULL, ",", &save))
-            if (strncmp(tok, "http://", 7) != 0 &&
-                strncmp(tok, "https://", 8) != 0)
-                return false;
-        return true;
+        return strlen(v) < TG_CONF_LIST_MAX &&
+               tg_upspec_parse(v, specs, &count, NULL) == TG_OK;
     }
     return strlen(v) <= 200;
 }
@@ -572,7 +568,8 @@ page_health(struct admin *a)
     PGresult *res;
     double ms;
     int64_t backlog;
-    char copy[1024], *tok, *save = NULL;
+    struct tg_upspec specs[TG_UPSPEC_MAX];
+    int n = 0, i;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     res = query(a,
@@ -599,13 +596,13 @@ page_health(struct admin *a)
     esc(a, PQgetvalue(res, 0, 0));
     tg_buf_appendf(&a->out, "</td><td class=\"num\">%.1f</td></tr>", ms);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    snprintf(copy, sizeof(copy), "%s",
-             PQgetisnull(res, 0, 3) || PQgetvalue(res, 0, 3)[0] == '\0'
-                 ? a->conf.upstream
-                 : PQgetvalue(res, 0, 3));
-    for (tok = strtok_r(copy, ",", &save); tok != NULL;
-         tok = strtok_r(NULL, ",", &save))
-        check_upstream(a, tok);
+    if (tg_upspec_parse(PQgetisnull(res, 0, 3) ||
+                                PQgetvalue(res, 0, 3)[0] == '\0'
+                            ? a->conf.upstream
+                            : PQgetvalue(res, 0, 3),
+                        specs, &n, NULL) == TG_OK)
+        for (i = 0; i < n; i++)
+            check_upstream(a, specs[i].url);
     curl_global_cleanup();
     tg_buf_puts(&a->out, "</tbody></table></div><h2>Reservations</h2><dl "
                          "class=\"card\"><dt>Unsettled (requests in "

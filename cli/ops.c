@@ -15,6 +15,7 @@
 #include "migrate.h"
 #include "secret.h"
 #include "spool.h"
+#include "upspec.h"
 
 static PGresult *
 query(struct cli *c, const char *sql, int n, const char *const *params,
@@ -207,9 +208,9 @@ collect(char *p, size_t size, size_t n, void *arg)
 }
 
 static bool
-check_upstream(struct cli *c)
+check_one_upstream(struct cli *c, const char *base)
 {
-    char url[TG_CONF_STR_MAX + 32], detail[TG_CONF_STR_MAX * 2 + 64],
+    char url[TG_UPSPEC_URL_MAX + 32], detail[TG_UPSPEC_URL_MAX * 2 + 64],
         fix[TG_CONF_STR_MAX + 64];
     json_t *doc = NULL; /* new */
     struct tg_buf body;
@@ -218,7 +219,7 @@ check_upstream(struct cli *c)
     CURL *h = curl_easy_init();
 
     tg_buf_init(&body, 65536);
-    snprintf(url, sizeof(url), "%s/api/version", c->conf.upstream);
+    snprintf(url, sizeof(url), "%s/api/version", base);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->conf.connect_timeout);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
@@ -228,7 +229,7 @@ check_upstream(struct cli *c)
     if (cc == CURLE_OK && status == 200)
         doc = json_loads(tg_buf_cstr(&body), 0, NULL);
     if (json_is_string(json_object_get(doc, "version")))
-        snprintf(detail, sizeof(detail), "%s (Ollama %s)", c->conf.upstream,
+        snprintf(detail, sizeof(detail), "%s (Ollama %s)", base,
                  json_string_value(json_object_get(doc, "version")));
     else
         snprintf(detail, sizeof(detail), "%s: %s", url,
@@ -277,6 +278,26 @@ check_web(void)
            detail[0] ? detail
                      : "no installed example naming tollgate found (best "
                        "effort, not counted)");
+}
+
+/* Each upstream of tollgate.conf (the settings table may replace them). */
+static bool
+check_upstream(struct cli *c)
+{
+    struct tg_upspec specs[TG_UPSPEC_MAX];
+    struct tg_err err = {0};
+    bool ok = true;
+    int n = 0, i;
+
+    if (tg_upspec_parse(c->conf.upstream, specs, &n, &err) != TG_OK) {
+        line("upstream", false, err.msg,
+             "write each as upstream = URL [weight=N] [key_file=FILE] "
+             "[models=a,b]");
+        return false;
+    }
+    for (i = 0; i < n; i++)
+        ok &= check_one_upstream(c, specs[i].url);
+    return ok;
 }
 
 int

@@ -11,7 +11,7 @@
 
 #include "conf.h"
 
-enum kind { K_STR, K_INT, K_YESNO };
+enum kind { K_STR, K_INT, K_YESNO, K_LIST };
 
 struct param {
     const char *name;
@@ -20,21 +20,29 @@ struct param {
     size_t size; /* K_STR: the field's capacity */
     const char *def;
     int64_t min, max; /* K_INT bounds */
+    size_t count_off; /* K_LIST: the int counting lines read */
 };
 
 #define STR(f, d)                                                              \
     {                                                                          \
 #f, K_STR, offsetof(struct tg_conf, f),                                \
-            sizeof(((struct tg_conf *)0)->f), d, 0, 0                          \
+            sizeof(((struct tg_conf *)0)->f), d, 0, 0, 0                       \
     }
 #define YESNO(f, d)                                                            \
     {                                                                          \
 #f, K_YESNO, offsetof(struct tg_conf, f),                              \
-            sizeof(((struct tg_conf *)0)->f), d, 0, 0                          \
+            sizeof(((struct tg_conf *)0)->f), d, 0, 0, 0                       \
+    }
+/* Repeatable: the first line replaces the default, later ones add to it. */
+#define LIST(f, d)                                                             \
+    {                                                                          \
+#f, K_LIST, offsetof(struct tg_conf, f),                               \
+            sizeof(((struct tg_conf *)0)->f), d, 0, 0,                         \
+            offsetof(struct tg_conf, f##_lines)                                \
     }
 #define INT(f, d, lo, hi)                                                      \
     {                                                                          \
-#f, K_INT, offsetof(struct tg_conf, f), 0, #d, lo, hi                  \
+#f, K_INT, offsetof(struct tg_conf, f), 0, #d, lo, hi, 0               \
     }
 
 static const struct param params[] = {
@@ -45,7 +53,7 @@ static const struct param params[] = {
     STR(log_level, "info"),
     STR(log_target, "stderr"),
     STR(sql_dir, "/usr/local/share/tollgate/sql"),
-    STR(upstream, "http://127.0.0.1:11434"),
+    LIST(upstream, "http://127.0.0.1:11434"),
     STR(authz_listen, "127.0.0.1:9001"),
     STR(relay_listen, "/run/tollgate/relay.sock"),
     STR(spool_dir, "/var/lib/tollgate/spool"),
@@ -55,6 +63,7 @@ static const struct param params[] = {
     STR(cors_origins, ""),
     STR(admin_password_file, "/etc/tollgate/admin_password"),
     STR(master_key_file, ""),
+    STR(metrics_allow, "127.0.0.1"),
     INT(threads, 32, 1, 1024),
     INT(reservation_tokens, 2048, 1, 100000000),
     INT(output_cap, 0, 0, 100000000),
@@ -68,6 +77,7 @@ static const struct param params[] = {
     INT(db_pool_wait, 10000, 100, 600000),
     INT(usage_retention_days, 0, 0, 36500),
     INT(admin_session_ttl, 43200, 60, 604800),
+    INT(upstream_tries, 3, 1, 32),
 };
 
 enum tg_code
@@ -87,6 +97,26 @@ tg_conf_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 }
 
 static enum tg_code
+add_line(struct tg_conf *c, const struct param *p, const char *val,
+         const char *where, struct tg_err *err)
+{
+    char *field = (char *)c + p->off;
+    int *lines = (int *)(void *)((char *)c + p->count_off);
+    size_t have = *lines > 0 ? strlen(field) : 0, n = strlen(val);
+
+    if (have + n + 2 > p->size)
+        return tg_err_set(err, TG_E_CONFIG,
+                          "%s: %s: the lines add up to more than %zu bytes",
+                          where, p->name, p->size - 2);
+    if (have > 0)
+        field[have++] = '\n';
+    memcpy(field + have, val, n + 1);
+    if (strcmp(where, "default") != 0)
+        (*lines)++;
+    return TG_OK;
+}
+
+static enum tg_code
 set_param(struct tg_conf *c, const struct param *p, const char *val,
           const char *where, struct tg_err *err)
 {
@@ -96,6 +126,8 @@ set_param(struct tg_conf *c, const struct param *p, const char *val,
     if (p->kind == K_YESNO && strcmp(val, "yes") != 0 && strcmp(val, "no") != 0)
         return tg_err_set(err, TG_E_CONFIG, "%s: %s: use yes or no", where,
                           p->name);
+    if (p->kind == K_LIST)
+        return add_line(c, p, val, where, err);
     if (p->kind == K_STR || p->kind == K_YESNO) {
         if (n >= p->size)
             return tg_err_set(err, TG_E_CONFIG, "%s: %s: value longer than %zu",

@@ -10,16 +10,20 @@
 #define TG_CONF_DEFAULT_PATH "/etc/tollgate/tollgate.conf"
 #define TG_CONF_LINE_MAX 4096 /* a longer line is an error, not truncated */
 #define TG_CONF_STR_MAX 1024
+#define TG_CONF_LIST_MAX 8192 /* a repeatable key's lines, '\n'-joined */
 
 struct tg_conf {
-    char db[TG_CONF_STR_MAX];           /* libpq conninfo */
-    char secret_file[TG_CONF_STR_MAX];  /* HMAC key for key hashes, tickets */
-    char time_zone[64];                 /* IANA name for quota periods */
-    char key_prefix[17];                /* shown at the start of every key */
-    char log_level[8];                  /* error, warn, info, debug */
-    char log_target[8];                 /* stderr or syslog */
-    char sql_dir[TG_CONF_STR_MAX];      /* migrations for `tollgate migrate` */
-    char upstream[TG_CONF_STR_MAX];     /* Ollama base URL */
+    char db[TG_CONF_STR_MAX];          /* libpq conninfo */
+    char secret_file[TG_CONF_STR_MAX]; /* HMAC key for key hashes, tickets */
+    char time_zone[64];                /* IANA name for quota periods */
+    char key_prefix[17];               /* shown at the start of every key */
+    char log_level[8];                 /* error, warn, info, debug */
+    char log_target[8];                /* stderr or syslog */
+    char sql_dir[TG_CONF_STR_MAX];     /* migrations for `tollgate migrate` */
+    /* Ollama base URLs with options, one `upstream` line each (upspec.h);
+     * the settings table's upstream_url, when not empty, replaces them. */
+    char upstream[TG_CONF_LIST_MAX];
+    int upstream_lines;                 /* `upstream` lines read so far */
     char authz_listen[TG_CONF_STR_MAX]; /* host:port or unix socket path */
     char relay_listen[TG_CONF_STR_MAX];
     char spool_dir[TG_CONF_STR_MAX]; /* settlements awaiting the database */
@@ -29,6 +33,7 @@ struct tg_conf {
     char cors_origins[TG_CONF_STR_MAX]; /* comma list or *; empty: no CORS */
     char admin_password_file[TG_CONF_STR_MAX]; /* PBKDF2 hash of it */
     char master_key_file[TG_CONF_STR_MAX];     /* Bearer for the admin API */
+    char metrics_allow[TG_CONF_STR_MAX];       /* addresses /metrics answers */
     int64_t threads;              /* FastCGI worker threads per program */
     int64_t reservation_tokens;   /* default R per request */
     int64_t output_cap;           /* default output cap per request, 0: none */
@@ -42,6 +47,7 @@ struct tg_conf {
     int64_t db_pool_size;         /* PostgreSQL connections per program */
     int64_t usage_retention_days; /* sweep deletes older events; 0 keeps */
     int64_t admin_session_ttl;    /* seconds an admin login lasts */
+    int64_t upstream_tries;       /* upstreams (and keys) tried per request */
 };
 
 /* Fills every field with its default. */

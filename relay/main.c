@@ -32,6 +32,9 @@ start(struct relay *app, const char *path, struct tg_err *err)
                        (int)app->conf.statement_timeout, "tollgate-relay");
     if (app->pool == NULL)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    app->ups = relay_upstreams_new(app->conf.upstream, err);
+    if (app->ups == NULL)
+        return err->code;
     return tg_server_run(app->conf.relay_listen, (int)app->conf.threads, &ops,
                          app, err);
 }
@@ -60,6 +63,7 @@ main(int argc, char **argv)
         status = 2;
     }
     tg_db_pool_free(app.pool);
+    relay_upstreams_free(app.ups);
     tg_secret_wipe(&app.secret);
     curl_global_cleanup();
     return status;

@@ -17,15 +17,18 @@
 #include "db.h"
 #include "endpoint.h"
 #include "gate.h"
+#include "health.h"
 #include "jsonerr.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "relay.h"
 #include "spool.h"
 #include "request.h"
 #include "ticket.h"
 #include "upstream.h"
+#include "upstreams.h"
 
 #define HEADER_MAX 8192
 
@@ -43,10 +46,12 @@ struct req {
     bool capture;    /* the key keeps its request bodies */
     bool body_keyed; /* the key came in the body (accept_body_key) */
     char model[128];
-    struct relay_policy policy; /* from the claim */
-    int64_t max_output;         /* the key's output cap, -1 for none */
-    int64_t resv_default;       /* reservation_tokens: settings, else file */
-    char cors[TG_CORS_MAX];     /* Access-Control-* lines for every answer */
+    struct relay_policy policy;       /* from the claim */
+    int64_t max_output;               /* the key's output cap, -1 for none */
+    int64_t resv_default;             /* reservation_tokens: settings, else file */
+    char cors[TG_CORS_MAX];           /* Access-Control-* lines for every answer */
+    char key_name[128];               /* for /metrics */
+    char upstream[TG_UPSPEC_URL_MAX]; /* the one that answered, "" if none */
 };
 
 /* What settles a reservation. */
@@ -169,7 +174,7 @@ settle(struct req *r, const struct outcome *o)
                                            http,
                                            lat,
                                            o->ttfb_ms >= 0 ? ttfb : NULL,
-                                           r->app->conf.upstream};
+                                           r->upstream[0] ? r->upstream : NULL};
     struct tg_err err = {0}, serr = {0};
     PGresult *res;
 
@@ -200,6 +205,9 @@ settle(struct req *r, const struct outcome *o)
            r->ticket.key_id, r->q.method, r->q.path, o->http, o->status,
            r->model[0] ? r->model : "-", o->prompt, o->completion,
            tg_request_ms(&r->q), o->ttfb_ms);
+    relay_metrics_request(r->q.ep.name, o->http, r->key_name, r->model,
+                          o->prompt, o->completion, tg_request_ms(&r->q),
+                          o->ttfb_ms);
 }
 
 /* Refuse and refund: the request never reached the upstream. */
@@ -215,6 +223,9 @@ refuse(struct req *r, int status, const char *code, const char *msg,
     else
         tg_log(TG_LOG_WARN, r->q.rid, "%s %s status=%d %s", r->q.method,
                r->q.path, status, why);
+    if (!r->claimed)
+        relay_metrics_request(r->q.ep.name, status, NULL, NULL, 0, 0,
+                              tg_request_ms(&r->q), -1);
 }
 
 static bool
@@ -262,8 +273,9 @@ claim(struct req *r)
                   "'force_model'), c.max_output_tokens, "
                   "tg_setting_int('output_cap'), "
                   "tg_setting_int('reservation_tokens'), (SELECT capture_bodies "
-                  "FROM api_keys WHERE id = $2::bigint) FROM tg_claim($1, $2, "
-                  "$3) c",
+                  "FROM api_keys WHERE id = $2::bigint), c.key_name, (SELECT "
+                  "value FROM settings WHERE name = 'upstream_url') FROM "
+                  "tg_claim($1, $2, $3) c",
                   3, params, &err);
     if (res == NULL) {
         refuse(r, 503, "service_unavailable",
@@ -291,6 +303,9 @@ claim(struct req *r)
                       PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
                       PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
                       PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3));
+    snprintf(r->key_name, sizeof(r->key_name), "%s", PQgetvalue(res, 0, 8));
+    relay_upstreams_refresh(
+        r->app->ups, PQgetisnull(res, 0, 9) ? NULL : PQgetvalue(res, 0, 9));
     PQclear(res);
     return true;
 }
@@ -372,12 +387,12 @@ fit(struct req *r, struct relay_body *b)
 
 /* The upstream URL: base + path + the query without api_key. */
 static bool
-build_url(struct req *r, struct tg_buf *url)
+build_url(struct req *r, const char *base, struct tg_buf *url)
 {
     const char *p = r->q.query, *next;
     bool first = true;
 
-    tg_buf_puts(url, r->app->conf.upstream);
+    tg_buf_puts(url, base);
     tg_buf_puts(url, r->q.path);
     for (; p != NULL && *p != '\0'; p = next) {
         size_t n = strcspn(p, "&");
@@ -569,59 +584,189 @@ send_filtered(struct req *r, struct relay_xfer *x)
     return true;
 }
 
+#define HELD_MAX 65536
+
+/* Settings of one attempt; what an earlier attempt left is cleared. */
+static void
+xfer_init(struct req *r, struct relay_xfer *x, bool strip_usage,
+          struct tg_buf *collect, struct tg_buf *hold)
+{
+    relay_count_free(&x->count);
+    memset(x, 0, sizeof(*x));
+    x->fcgi = r->q.fcgi;
+    x->strip_usage = strip_usage;
+    x->connect_timeout = (long)r->app->conf.connect_timeout;
+    x->idle_timeout = (long)r->app->conf.upstream_timeout;
+    x->tick = extend;
+    x->tick_arg = r;
+    x->tick_every = (long)r->app->conf.reservation_ttl / 3;
+    x->extra_headers = r->cors;
+    x->collect = collect;
+    x->hold = hold;
+    if (collect != NULL)
+        tg_buf_free(collect);
+    if (hold != NULL)
+        tg_buf_free(hold);
+}
+
+/* One attempt on the picked upstream, with its key. TG_E_TOO_LARGE when
+ * the URL or headers do not fit. */
+static enum tg_code
+attempt(struct req *r, const struct relay_pick *pick, const char *body,
+        size_t len, bool json_body, struct relay_xfer *x, struct tg_err *err)
+{
+    struct curl_slist *headers;
+    struct tg_buf url;
+    enum tg_code rc = TG_E_TOO_LARGE;
+    bool ok;
+
+    tg_buf_init(&url, 8192);
+    headers = build_headers(r, json_body, &ok);
+    if (pick->auth[0] != '\0')
+        headers = append(headers, pick->auth, &ok);
+    if (build_url(r, pick->url, &url) && ok)
+        rc = relay_upstream_run(r->w->curl, r->q.method, tg_buf_cstr(&url),
+                                headers, body, len, x, err);
+    else
+        tg_err_set(err, rc, "request URI or headers too large");
+    curl_slist_free_all(headers);
+    tg_buf_free(&url);
+    return rc;
+}
+
+/* A stream the upstream broke after its first byte ends with an error in
+ * the family's shape, so the client does not take it for a whole answer. */
+static void
+stream_error(struct req *r, struct relay_xfer *x)
+{
+    char *e = tg_jsonerr_body(r->q.ep.family, 502, NULL, "upstream_error",
+                              "The model server broke off the answer.");
+    struct tg_buf line;
+
+    tg_buf_init(&line, 4096);
+    if (r->q.ep.family == TG_FAMILY_OPENAI)
+        tg_buf_appendf(&line, "data: %s\n\n", e != NULL ? e : "{}");
+    else
+        tg_buf_appendf(&line, "%s\n", e != NULL ? e : "{}");
+    if (relay_emit(x->fcgi->out, tg_buf_cstr(&line), tg_buf_len(&line)) != 0)
+        x->client_gone = true;
+    tg_buf_free(&line);
+    free(e);
+}
+
+enum tried { ANSWERED, FAILED, NONE };
+
+/* Before a byte reached the client, an upstream that could not be reached,
+ * went silent, or said 502/503 gives way to the next one; a 401/429 to one
+ * of our upstream keys boxes the key and the same upstream is tried with
+ * the next key. (A 401/429 to a client's own request to a keyless upstream
+ * is the client's answer.) */
+static enum tried
+try_upstreams(struct req *r, struct relay_pick *pick, const char *body,
+              size_t len, bool json_body, struct relay_xfer *x,
+              struct tg_buf *held, struct tg_err *err)
+{
+    int64_t max = r->app->conf.upstream_tries, tries = 0;
+    uint32_t skip = 0;
+    enum tg_code rc;
+
+    while (tries < max &&
+           relay_upstreams_pick(r->app->ups, r->model, skip, pick)) {
+        bool key_fault;
+
+        tries++;
+        xfer_init(r, x, x->strip_usage, x->collect, tries < max ? held : NULL);
+        x->hold_auth = pick->key >= 0;
+        tg_err_clear(err);
+        rc = attempt(r, pick, body, len, json_body, x, err);
+        if (rc == TG_E_TOO_LARGE || x->client_gone ||
+            (!x->held && (rc == TG_OK || x->headers_sent)))
+            return ANSWERED;
+        key_fault = x->held && (x->status == 401 || x->status == 429);
+        if (x->held)
+            tg_err_set(err, TG_E_UPSTREAM, "upstream %s: HTTP %ld", pick->url,
+                       x->status);
+        tg_log(TG_LOG_WARN, r->q.rid, "%s%s%s; trying another", err->msg,
+               pick->key_hint[0] ? " with key " : "", pick->key_hint);
+        relay_upstreams_done(r->app->ups, pick,
+                             key_fault ? RELAY_UP_REJECTED : RELAY_UP_FAILED,
+                             x->retry_after, 0, err->msg);
+        if (!key_fault || pick->key < 0)
+            skip |= 1u << pick->idx;
+    }
+    return tries > 0 ? FAILED : NONE;
+}
+
+/* Every try failed: the last upstream's own answer when it gave one, else
+ * ours. */
+static void
+all_failed(struct req *r, struct relay_xfer *x, struct tg_buf *held,
+           const struct tg_err *err, int64_t estimate)
+{
+    struct outcome o = {"upstream_error", 0, 0, 0, -1};
+    bool slow = err->code == TG_E_TIMEOUT;
+
+    if (x->held) {
+        if (relay_upstream_reply(x, tg_buf_cstr(held), tg_buf_len(held)) != 0)
+            x->client_gone = true;
+        charge(r, x, estimate, &o);
+        settle(r, &o);
+        return;
+    }
+    refuse(r, slow ? 504 : 502, slow ? "upstream_timeout" : "bad_gateway",
+           slow ? "The model server did not answer in time."
+                : "The model server cannot be reached.",
+           slow ? "upstream_timeout" : "upstream_unreachable");
+}
+
 static void
 forward(struct req *r, const char *body, size_t len, bool json_body,
         bool strip_usage, int64_t estimate)
 {
     struct relay_xfer x;
     struct outcome o = {"ok", 200, 0, 0, -1};
-    struct curl_slist *headers = NULL;
+    struct relay_pick pick;
     struct tg_err err = {0};
-    struct tg_buf url, listing;
-    bool ok;
+    struct tg_buf listing, held;
+    enum tried t;
 
     memset(&x, 0, sizeof(x));
-    x.fcgi = r->q.fcgi;
-    x.strip_usage = strip_usage;
-    x.connect_timeout = (long)r->app->conf.connect_timeout;
-    x.idle_timeout = (long)r->app->conf.upstream_timeout;
-    x.tick = extend;
-    x.tick_arg = r;
-    x.tick_every = (long)r->app->conf.reservation_ttl / 3;
-    x.extra_headers = r->cors;
     tg_buf_init(&listing, LISTING_MAX);
+    tg_buf_init(&held, HELD_MAX);
+    x.strip_usage = strip_usage;
     if (relay_policy_filters(&r->policy, r->q.path))
         x.collect = &listing;
-    tg_buf_init(&url, 8192);
-    headers = build_headers(r, json_body, &ok);
-    if (!build_url(r, &url) || !ok) {
+    t = try_upstreams(r, &pick, body, len, json_body, &x, &held, &err);
+    if (t == NONE) {
+        refuse(r, 503, "service_unavailable",
+               "No model server is available for this request.", "no_upstream");
+        goto out;
+    }
+    if (t == FAILED) {
+        all_failed(r, &x, &held, &err, estimate);
+        goto out;
+    }
+    snprintf(r->upstream, sizeof(r->upstream), "%s", pick.url);
+    if (err.code == TG_E_TOO_LARGE) {
         refuse(r, 414, "request_too_large", "Request URI or headers too large.",
                "too_large");
-        goto out;
-    }
-    if (relay_upstream_run(r->w->curl, r->q.method, tg_buf_cstr(&url), headers,
-                           body, len, &x, &err) != TG_OK) {
-        tg_log(TG_LOG_WARN, r->q.rid, "%s", err.msg);
-        if (!x.headers_sent) {
-            bool slow = err.code == TG_E_TIMEOUT;
-
-            refuse(r, slow ? 504 : 502,
-                   slow ? "upstream_timeout" : "bad_gateway",
-                   slow ? "The model server did not answer in time."
-                        : "The model server cannot be reached.",
-                   slow ? "upstream_timeout" : "upstream_unreachable");
-            goto out;
+    } else {
+        if (err.code != TG_OK)
+            tg_log(TG_LOG_WARN, r->q.rid, "%s", err.msg);
+        if (err.code != TG_OK && x.headers_sent && !x.client_gone &&
+            x.collect == NULL)
+            stream_error(r, &x);
+        if (x.collect == NULL || send_filtered(r, &x)) {
+            charge(r, &x, estimate, &o);
+            settle(r, &o);
         }
     }
-    if (x.collect != NULL && !send_filtered(r, &x))
-        goto out;
-    charge(r, &x, estimate, &o);
-    settle(r, &o);
+    relay_upstreams_done(r->app->ups, &pick, RELAY_UP_OK, 0,
+                         o.prompt + o.completion, NULL);
 out:
+    tg_buf_free(&held);
     tg_buf_free(&listing);
     relay_count_free(&x.count);
-    curl_slist_free_all(headers);
-    tg_buf_free(&url);
 }
 
 /* A model the key may not use does not exist for it: /v1/models/{id} and
@@ -739,6 +884,8 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
 
     tg_request_begin(&r.q, fcgi, NULL, NULL);
     tg_buf_init(&body, (size_t)r.app->conf.max_body_bytes);
+    if (relay_health_handle(r.app, r.w->curl, &r.q))
+        goto out;
     tg_cors_headers(r.app->conf.cors_origins,
                     tg_request_param(&r.q, "HTTP_ORIGIN"), false, NULL, r.cors,
                     sizeof(r.cors));

@@ -8,11 +8,13 @@
 #include "conf.h"
 #include "db.h"
 #include "secret.h"
+#include "upstreams.h"
 
 struct relay {
     struct tg_conf conf;
     struct tg_secret secret;
     struct tg_db_pool *pool; /* shared by the threads */
+    struct relay_upstreams *ups;
 };
 
 /* The tg_server_ops callbacks; worker state is the thread's curl handle,

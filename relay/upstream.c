@@ -5,6 +5,7 @@
 #include <config.h>
 
 #include <limits.h>
+#include <stdlib.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,8 +74,13 @@ on_header(char *p, size_t size, size_t n, void *arg)
             len--;
         snprintf(x->content_type, sizeof(x->content_type), "%.*s",
                  (int)(len - v), p + v);
+    } else if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+        x->retry_after = strtol(p + 12, NULL, 10); /* a date reads as 0 */
+        if (x->retry_after < 0 || x->retry_after > 86400)
+            x->retry_after = 0;
     } else if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
         x->content_type[0] = '\0'; /* a new response (after a 100) starts */
+        x->retry_after = 0;
     }
     return size * n;
 }
@@ -93,7 +99,10 @@ start_body(struct relay_xfer *x, CURL *curl, int64_t t0)
     x->ttfb_ms = now_ms() - t0;
     relay_count_init(&x->count, relay_count_wire_for(x->content_type),
                      x->strip_usage);
-    if (x->collect == NULL && send_head(x) != 0)
+    x->held = x->hold != NULL &&
+              (x->status == 502 || x->status == 503 ||
+               (x->hold_auth && (x->status == 401 || x->status == 429)));
+    if (x->collect == NULL && !x->held && send_head(x) != 0)
         x->client_gone = true;
 }
 
@@ -134,6 +143,10 @@ on_body(char *p, size_t size, size_t nmemb, void *arg)
     c->last_data = now_ms();
     if (!c->x->started)
         start_body(c->x, c->curl, c->t0);
+    if (c->x->held) {
+        tg_buf_append(c->x->hold, p, n); /* past its bound: cut, not failed */
+        return n;
+    }
     if (c->x->client_gone || deliver(c->x, p, n, false) != 0) {
         c->x->client_gone = true;
         return n == 0 ? 1 : 0; /* a short count aborts the transfer */
@@ -201,11 +214,14 @@ relay_upstream_run(CURL *curl, const char *method, const char *url,
     CURLcode cc;
 
     x->ttfb_ms = -1;
+    x->held = false;
+    x->retry_after = 0;
     setup(curl, method, url, headers, body, len, x, &c, errbuf);
     cc = curl_easy_perform(curl);
     if (!x->started && cc == CURLE_OK)
         start_body(x, curl, c.t0); /* an empty body: the head still goes */
-    if (x->started && !x->client_gone && deliver(x, NULL, 0, true) != 0)
+    if (x->started && !x->held && !x->client_gone &&
+        deliver(x, NULL, 0, true) != 0)
         x->client_gone = true;
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
     if (cc == CURLE_OK || x->client_gone)

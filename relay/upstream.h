@@ -29,13 +29,20 @@ struct relay_xfer {
     struct tg_buf *collect;
     /* Header lines (each ending CRLF) our answer carries: CORS; may be "". */
     const char *extra_headers;
+    /* When set, an answer of 502 or 503 (and 401 or 429 when hold_auth:
+     * we sent a key of our own) is kept here (bounded) and not sent, so
+     * that the caller may try elsewhere: `held` says so. */
+    struct tg_buf *hold;
+    bool hold_auth;
     /* filled by the transfer */
     long status; /* the upstream's HTTP status, 0 if none */
     char content_type[128];
     bool started;      /* the upstream's answer began */
     bool headers_sent; /* our Status line went out: errors can only end it */
     bool client_gone;
-    int64_t ttfb_ms; /* to the first upstream body byte, -1 if none */
+    bool held;        /* the answer went to `hold` */
+    long retry_after; /* the upstream's Retry-After in seconds, 0 if none */
+    int64_t ttfb_ms;  /* to the first upstream body byte, -1 if none */
     struct relay_count count;
 };
 

@@ -1,7 +1,8 @@
 /* The config parser, one line at a time as tg_conf_load feeds it. A line
  * that fails leaves the configuration as it was; one that passes can be
- * applied again to the same effect; every field stays terminated and every
- * number within its bounds whatever was accepted. */
+ * applied again to the same effect (a repeatable key's line adds itself
+ * once more, or fails for want of room); every field stays terminated and
+ * every number within its bounds whatever was accepted. */
 #include <config.h>
 
 #include <string.h>
@@ -26,6 +27,8 @@ conf_ok(const struct tg_conf *c)
     STR_OK(c, upstream);
     STR_OK(c, authz_listen);
     STR_OK(c, relay_listen);
+    STR_OK(c, metrics_allow);
+    CHECK(c->upstream_lines >= 0);
     INT_OK(c, threads, 1, 1024);
     INT_OK(c, reservation_tokens, 1, 100000000);
     INT_OK(c, reservation_ttl, 10, 86400);
@@ -34,12 +37,36 @@ conf_ok(const struct tg_conf *c)
     INT_OK(c, connect_timeout, 1, 600);
     INT_OK(c, db_connect_timeout, 1, 600);
     INT_OK(c, statement_timeout, 0, 3600000);
+    INT_OK(c, upstream_tries, 1, 32);
+}
+
+/* Applying an accepted line again: the same, unless it was an `upstream`
+ * line, which may only add to that list. */
+static void
+again(struct tg_conf *c, const char *line)
+{
+    struct tg_conf after = *c, rest;
+    struct tg_err err = {0};
+    enum tg_code rc = tg_conf_set_line(c, line, "fuzz:1", &err);
+
+    conf_ok(c);
+    if (c->upstream_lines == after.upstream_lines) {
+        CHECK(rc == TG_OK || strstr(err.msg, "add up") != NULL);
+        CHECK(memcmp(&after, c, sizeof(after)) == 0);
+        return;
+    }
+    CHECK(rc == TG_OK && c->upstream_lines == after.upstream_lines + 1);
+    CHECK(strncmp(c->upstream, after.upstream, strlen(after.upstream)) == 0);
+    rest = *c;
+    memcpy(rest.upstream, after.upstream, sizeof(rest.upstream));
+    rest.upstream_lines = after.upstream_lines;
+    CHECK(memcmp(&after, &rest, sizeof(after)) == 0);
 }
 
 static void
 check_line(struct tg_conf *c, const char *line)
 {
-    struct tg_conf before = *c, after;
+    struct tg_conf before = *c;
     struct tg_err err = {0};
     enum tg_code rc = tg_conf_set_line(c, line, "fuzz:1", &err);
     int64_t v;
@@ -51,9 +78,7 @@ check_line(struct tg_conf *c, const char *line)
         CHECK(strpbrk(err.msg, "\n\r") == NULL); /* one log line */
         CHECK(memcmp(&before, c, sizeof(before)) == 0);
     } else {
-        after = *c;
-        CHECK(tg_conf_set_line(c, line, "fuzz:1", &err) == TG_OK);
-        CHECK(memcmp(&after, c, sizeof(after)) == 0);
+        again(c, line);
     }
     if (tg_conf_parse_int(line, 0, 86400, &v) == TG_OK)
         CHECK(v >= 0 && v <= 86400);

@@ -89,7 +89,9 @@ class Tollgate:
         settings = {"db": db.conninfo, "secret_file": str(self.secret),
                     "sql_dir": os.path.join(TOP, "sql"), "db_connect_timeout": "2"}
         settings.update(conf)
-        self.conf.write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+        # A list value is a repeatable key: one line per item.
+        self.conf.write_text("".join(f"{k} = {x}\n" for k, v in settings.items()
+                                     for x in (v if isinstance(v, list) else [v])))
 
     def run(self, *args, env=None, timeout=30):
         e = dict(os.environ, TOLLGATE_CONFIG=str(self.conf))

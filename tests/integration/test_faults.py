@@ -106,7 +106,9 @@ def test_upstream_killed_mid_stream_charges_what_was_relayed(stack):
     kill9(stack, "fake-ollama")
     rest = list(lines)  # the relay ends the stream once the upstream breaks
     s.close()
-    relayed = len(got) + len(rest)
+    # ... with an error line of its own, as Ollama ends a failed stream.
+    assert set(json.loads(rest[-1][1])) == {"error"}, rest
+    relayed = len(got) + len(rest) - 1
     wait_for(lambda: events(stack, name), what="the settlement")
     [[status, prompt, completion]] = events(stack, name)
     assert status == "truncated"

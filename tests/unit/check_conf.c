@@ -65,6 +65,25 @@ START_TEST(comments_blanks_and_spaces_are_ignored)
 }
 END_TEST
 
+START_TEST(a_repeated_upstream_line_adds_to_the_list)
+{
+    struct tg_conf c;
+    struct tg_err err = {0};
+
+    ck_assert_int_eq(tg_conf_load(&c, write_conf(""), &err), TG_OK);
+    ck_assert_str_eq(c.upstream, "http://127.0.0.1:11434");
+    ck_assert_int_eq(tg_conf_load(&c,
+                                  write_conf("upstream = http://a:1 weight=2\n"
+                                             "time_zone = UTC\n"
+                                             "upstream = http://b:2\n"),
+                                  &err),
+                     TG_OK);
+    /* The first line replaces the default, the next adds to it. */
+    ck_assert_str_eq(c.upstream, "http://a:1 weight=2\nhttp://b:2");
+    ck_assert_int_eq(c.upstream_lines, 2);
+}
+END_TEST
+
 START_TEST(unknown_key_names_file_and_line)
 {
     struct tg_conf c;
@@ -177,6 +196,8 @@ conf_suite(void)
     ADD(s, "defaults hold without a key", defaults_hold_without_a_key);
     ADD(s, "comments, blanks and spaces are ignored",
         comments_blanks_and_spaces_are_ignored);
+    ADD(s, "a repeated upstream line adds to the list",
+        a_repeated_upstream_line_adds_to_the_list);
     ADD(s, "an unknown key names file and line",
         unknown_key_names_file_and_line);
     ADD(s, "a line without = is an error", line_without_equals_is_an_error);
