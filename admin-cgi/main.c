@@ -184,10 +184,11 @@ read_body(struct admin *a)
 static void
 security_headers(struct admin *a)
 {
-    admin_header(a, "Content-Security-Policy: default-src 'none'; "
-                    "style-src 'self'; script-src 'self'; img-src 'self' data:; "
-                    "form-action 'self'; frame-ancestors 'none'; "
-                    "base-uri 'none'");
+    admin_header(a,
+                 "Content-Security-Policy: default-src 'none'; "
+                 "style-src 'self'; script-src 'self'; img-src 'self' data:; "
+                 "form-action 'self'; frame-ancestors 'none'; "
+                 "base-uri 'none'");
     admin_header(a, "X-Content-Type-Options: nosniff");
     admin_header(a, "X-Frame-Options: DENY");
     admin_header(a, "Referrer-Policy: no-referrer");

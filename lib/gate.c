@@ -146,9 +146,8 @@ col(PGresult *res, int i)
 /* A legacy key (imported, no checksum) goes through tg_reserve_legacy,
  * which matches only keys marked legacy. */
 static void
-reserve(const struct tg_gate *g, const char *hash, bool legacy,
-        const char *rid, const char *path, const struct tg_endpoint *ep,
-        struct tg_verdict *v)
+reserve(const struct tg_gate *g, const char *hash, bool legacy, const char *rid,
+        const char *path, const struct tg_endpoint *ep, struct tg_verdict *v)
 {
     char want[24], ttl[24];
     const char *params[7] = {hash,

@@ -46,11 +46,11 @@ struct req {
     bool capture;    /* the key keeps its request bodies */
     bool body_keyed; /* the key came in the body (accept_body_key) */
     char model[128];
-    struct relay_policy policy;       /* from the claim */
-    int64_t max_output;               /* the key's output cap, -1 for none */
-    int64_t resv_default;             /* reservation_tokens: settings, else file */
-    char cors[TG_CORS_MAX];           /* Access-Control-* lines for every answer */
-    char key_name[128];               /* for /metrics */
+    struct relay_policy policy; /* from the claim */
+    int64_t max_output;         /* the key's output cap, -1 for none */
+    int64_t resv_default;       /* reservation_tokens: settings, else file */
+    char cors[TG_CORS_MAX];     /* Access-Control-* lines for every answer */
+    char key_name[128];         /* for /metrics */
     char upstream[TG_UPSPEC_URL_MAX]; /* the one that answered, "" if none */
 };
 
@@ -267,16 +267,17 @@ claim(struct req *r)
     snprintf(resv, sizeof(resv), "%" PRId64, r->ticket.reservation_id);
     snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
     snprintf(ttl, sizeof(ttl), "%" PRId64, r->app->conf.reservation_ttl);
-    res = db_call(r,
-                  "SELECT c.tokens, array_to_json(c.allowed_models), "
-                  "c.force_model, (SELECT value FROM settings WHERE name = "
-                  "'force_model'), c.max_output_tokens, "
-                  "tg_setting_int('output_cap'), "
-                  "tg_setting_int('reservation_tokens'), (SELECT capture_bodies "
-                  "FROM api_keys WHERE id = $2::bigint), c.key_name, (SELECT "
-                  "value FROM settings WHERE name = 'upstream_url') FROM "
-                  "tg_claim($1, $2, $3) c",
-                  3, params, &err);
+    res =
+        db_call(r,
+                "SELECT c.tokens, array_to_json(c.allowed_models), "
+                "c.force_model, (SELECT value FROM settings WHERE name = "
+                "'force_model'), c.max_output_tokens, "
+                "tg_setting_int('output_cap'), "
+                "tg_setting_int('reservation_tokens'), (SELECT capture_bodies "
+                "FROM api_keys WHERE id = $2::bigint), c.key_name, (SELECT "
+                "value FROM settings WHERE name = 'upstream_url') FROM "
+                "tg_claim($1, $2, $3) c",
+                3, params, &err);
     if (res == NULL) {
         refuse(r, 503, "service_unavailable",
                "Service temporarily unavailable: the quota database cannot "
