@@ -191,6 +191,25 @@ report_fail(enum tg_code rc, struct tg_err *err)
     return cli_fail(rc, err);
 }
 
+/* The options, the key if one was named, and the four parameters both
+ * reports start with: time zone, key, since, until. */
+static enum tg_code
+report_begin(struct cli *c, int argc, char **argv, bool want_by,
+             struct report_args *a, const char *params[4], struct tg_err *err)
+{
+    enum tg_code rc = parse_report(argc, argv, want_by, a, err);
+
+    if (rc == TG_OK)
+        rc = key_exists(c, a->key, err);
+    if (rc != TG_OK)
+        return rc;
+    params[0] = c->conf.time_zone;
+    params[1] = a->key;
+    params[2] = a->since;
+    params[3] = a->until;
+    return TG_OK;
+}
+
 int
 cli_usage_report(struct cli *c, int argc, char **argv)
 {
@@ -201,15 +220,9 @@ cli_usage_report(struct cli *c, int argc, char **argv)
     enum tg_code rc;
     bool first = true;
 
-    rc = parse_report(argc, argv, true, &a, &err);
-    if (rc == TG_OK)
-        rc = key_exists(c, a.key, &err);
+    rc = report_begin(c, argc, argv, true, &a, params, &err);
     if (rc != TG_OK)
         return report_fail(rc, &err);
-    params[0] = c->conf.time_zone;
-    params[1] = a.key;
-    params[2] = a.since;
-    params[3] = a.until;
     res = tg_db_exec(c->db, PGRES_TUPLES_OK, usage_sql(a.by), 4, params, &err);
     if (res == NULL)
         return report_fail(err.code, &err);
@@ -236,15 +249,9 @@ cli_events(struct cli *c, int argc, char **argv)
     bool first = true;
     int n;
 
-    rc = parse_report(argc, argv, false, &a, &err);
-    if (rc == TG_OK)
-        rc = key_exists(c, a.key, &err);
+    rc = report_begin(c, argc, argv, false, &a, params, &err);
     if (rc != TG_OK)
         return report_fail(rc, &err);
-    params[0] = c->conf.time_zone;
-    params[1] = a.key;
-    params[2] = a.since;
-    params[3] = a.until;
     params[4] = after;
     if (a.fmt == FMT_JSON)
         fputs("[", stdout);
