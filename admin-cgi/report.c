@@ -521,7 +521,7 @@ check_upstream(struct admin *a, const char *url)
     struct timespec t0, t1;
 
     tg_buf_init(&body, 65536);
-    snprintf(full, sizeof(full), "%s%sapi/version", url,
+    snprintf(full, sizeof(full), "%.1000s%sapi/version", url,
              url[0] && url[strlen(url) - 1] == '/' ? "" : "/");
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (c != NULL) {

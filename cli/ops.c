@@ -219,7 +219,7 @@ check_one_upstream(struct cli *c, const char *base)
     CURL *h = curl_easy_init();
 
     tg_buf_init(&body, 65536);
-    snprintf(url, sizeof(url), "%s/api/version", base);
+    snprintf(url, sizeof(url), "%.512s/api/version", base);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->conf.connect_timeout);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
@@ -229,13 +229,14 @@ check_one_upstream(struct cli *c, const char *base)
     if (cc == CURLE_OK && status == 200)
         doc = json_loads(tg_buf_cstr(&body), 0, NULL);
     if (json_is_string(json_object_get(doc, "version")))
-        snprintf(detail, sizeof(detail), "%s (Ollama %s)", base,
+        snprintf(detail, sizeof(detail), "%.512s (Ollama %.64s)", base,
                  json_string_value(json_object_get(doc, "version")));
     else
-        snprintf(detail, sizeof(detail), "%s: %s", url,
+        snprintf(detail, sizeof(detail), "%.544s: %.256s", url,
                  cc != CURLE_OK ? curl_easy_strerror(cc)
                                 : "no version in the answer");
-    snprintf(fix, sizeof(fix), "start Ollama there or correct upstream = in %s",
+    snprintf(fix, sizeof(fix),
+             "start Ollama there or correct upstream = in %.400s",
              c->conf_path);
     line("upstream", doc != NULL, detail, fix);
     json_decref(doc);

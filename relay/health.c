@@ -108,7 +108,7 @@ probe(struct relay *app, CURL *curl, const char *url)
     cc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
-    snprintf(why, sizeof(why), "probe: %s",
+    snprintf(why, sizeof(why), "probe: %.180s",
              cc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(cc))
                             : "HTTP error from /api/version");
     relay_upstreams_observe(app->ups, url, cc == CURLE_OK && code == 200, why);
