@@ -13,6 +13,7 @@
 #include "csv.h"
 #include "html.h"
 #include "pages.h"
+#include "probe.h"
 #include "spool.h"
 #include "upspec.h"
 
@@ -500,65 +501,26 @@ page_settings_post(struct admin *a)
 
 /* ---- health ------------------------------------------------------------ */
 
-static size_t
-collect(char *p, size_t size, size_t n, void *arg)
-{
-    struct tg_buf *b = arg;
-
-    return tg_buf_append(b, p, size * n) == 0 ? size * n : 0;
-}
-
-/* GET <url>/api/version: "ok" and the version, or why not. */
+/* One row: the upstream, up or down, Ollama's version or why not, ms. */
 static void
 check_upstream(struct admin *a, const char *url)
 {
-    char full[1100], errbuf[CURL_ERROR_SIZE] = "";
-    struct tg_buf body;
-    CURL *c = curl_easy_init();
-    CURLcode cc = CURLE_FAILED_INIT;
-    long code = 0;
-    json_t *doc = NULL;
-    struct timespec t0, t1;
+    struct tg_probe p;
 
-    tg_buf_init(&body, 65536);
-    snprintf(full, sizeof(full), "%.1000s%sapi/version", url,
-             url[0] && url[strlen(url) - 1] == '/' ? "" : "/");
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (c != NULL) {
-        curl_easy_setopt(c, CURLOPT_URL, full);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-        cc = curl_easy_perform(c);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-        curl_easy_cleanup(c);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    tg_probe_version(NULL, url, 3000L, &p);
     tg_buf_puts(&a->out, "<tr><th scope=\"row\"><code>");
     esc(a, url);
     tg_buf_puts(&a->out, "</code></th>");
-    if (cc == CURLE_OK && code == 200)
-        doc = json_loads(tg_buf_cstr(&body), 0, NULL);
-    if (doc != NULL && jstr(doc, "version") != NULL) {
+    if (p.up) {
         tg_buf_puts(&a->out, "<td><span class=\"badge active\">up</span>"
                              "</td><td>Ollama ");
-        esc(a, jstr(doc, "version"));
+        esc(a, p.version);
     } else {
         tg_buf_puts(&a->out, "<td><span class=\"badge disabled\">down"
                              "</span></td><td>");
-        if (cc != CURLE_OK)
-            esc(a, errbuf[0] ? errbuf : curl_easy_strerror(cc));
-        else
-            tg_buf_appendf(&a->out, "HTTP %ld from /api/version", code);
+        esc(a, p.why);
     }
-    tg_buf_appendf(&a->out, "</td><td class=\"num\">%.0f</td></tr>",
-                   (double)(t1.tv_sec - t0.tv_sec) * 1000.0 +
-                       (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-    json_decref(doc);
-    tg_buf_free(&body);
+    tg_buf_appendf(&a->out, "</td><td class=\"num\">%.0f</td></tr>", p.ms);
 }
 
 void

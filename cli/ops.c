@@ -8,11 +8,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <curl/curl.h>
-#include <jansson.h>
-
 #include "cli.h"
 #include "migrate.h"
+#include "probe.h"
 #include "secret.h"
 #include "spool.h"
 #include "upspec.h"
@@ -199,50 +197,22 @@ check_db(struct cli *c)
     return true;
 }
 
-static size_t
-collect(char *p, size_t size, size_t n, void *arg)
-{
-    struct tg_buf *b = arg;
-
-    return tg_buf_append(b, p, size * n) == 0 ? size * n : 0;
-}
-
 static bool
 check_one_upstream(struct cli *c, const char *base)
 {
-    char url[TG_UPSPEC_URL_MAX + 32], detail[TG_UPSPEC_URL_MAX * 2 + 64],
-        fix[TG_CONF_STR_MAX + 64];
-    json_t *doc = NULL; /* new */
-    struct tg_buf body;
-    long status = 0;
-    CURLcode cc;
-    CURL *h = curl_easy_init();
+    char detail[TG_UPSPEC_URL_MAX + 300], fix[TG_CONF_STR_MAX + 64];
+    struct tg_probe p;
 
-    tg_buf_init(&body, 65536);
-    snprintf(url, sizeof(url), "%.512s/api/version", base);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->conf.connect_timeout);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-    cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (cc == CURLE_OK && status == 200)
-        doc = json_loads(tg_buf_cstr(&body), 0, NULL);
-    if (json_is_string(json_object_get(doc, "version")))
-        snprintf(detail, sizeof(detail), "%.512s (Ollama %.64s)", base,
-                 json_string_value(json_object_get(doc, "version")));
+    tg_probe_version(NULL, base, (long)c->conf.connect_timeout * 1000L, &p);
+    if (p.up)
+        snprintf(detail, sizeof(detail), "%.512s (Ollama %s)", base, p.version);
     else
-        snprintf(detail, sizeof(detail), "%.544s: %.256s", url,
-                 cc != CURLE_OK ? curl_easy_strerror(cc)
-                                : "no version in the answer");
+        snprintf(detail, sizeof(detail), "%.512s/api/version: %s", base, p.why);
     snprintf(fix, sizeof(fix),
              "start Ollama there or correct upstream = in %.400s",
              c->conf_path);
-    line("upstream", doc != NULL, detail, fix);
-    json_decref(doc);
-    tg_buf_free(&body);
-    curl_easy_cleanup(h);
-    return doc != NULL;
+    line("upstream", p.up, detail, fix);
+    return p.up;
 }
 
 /* Best effort: which web server's configuration mentions tollgate, from

@@ -18,6 +18,7 @@
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "probe.h"
 #include "spool.h"
 #include "upstreams.h"
 
@@ -84,34 +85,15 @@ database_up(struct relay *app, struct tg_err *err)
     return true;
 }
 
-static size_t
-discard(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p, (void)arg;
-    return size * n;
-}
-
 static void
 probe(struct relay *app, CURL *curl, const char *url)
 {
-    char full[TG_UPSPEC_URL_MAX + 16], errbuf[CURL_ERROR_SIZE] = "", why[200];
-    long code = 0;
-    CURLcode cc;
+    struct tg_probe p;
+    char why[300];
 
-    snprintf(full, sizeof(full), "%s/api/version", url);
-    curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, full);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)app->conf.connect_timeout);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    cc = curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
-    snprintf(why, sizeof(why), "probe: %.180s",
-             cc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(cc))
-                            : "HTTP error from /api/version");
-    relay_upstreams_observe(app->ups, url, cc == CURLE_OK && code == 200, why);
+    tg_probe_version(curl, url, (long)app->conf.connect_timeout * 1000L, &p);
+    snprintf(why, sizeof(why), "probe: %s", p.why);
+    relay_upstreams_observe(app->ups, url, p.up, why);
 }
 
 /* The state of every upstream, probing the ones not heard from lately.
