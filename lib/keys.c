@@ -158,7 +158,10 @@ tg_keys_legacy_ok(const char *prefix, const char *key, size_t len)
 
     if (len < TG_KEY_LEGACY_MIN || len > TG_KEY_LEGACY_MAX)
         return false;
-    if (len == plen + TG_KEY_BODY_LEN && memcmp(key, prefix, plen) == 0)
+    /* Ours are judged by their checksum alone: with a prefix, anything that
+     * starts with it; without one, anything of our length. */
+    if (plen > 0 ? len >= plen && memcmp(key, prefix, plen) == 0
+                 : len == TG_KEY_BODY_LEN)
         return false;
     for (i = 0; i < len; i++)
         if (key[i] == '\0' || strchr(alphabet, key[i]) == NULL)

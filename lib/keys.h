@@ -37,9 +37,10 @@ bool tg_keys_parse(const char *prefix, const char *key, size_t len);
 /* Keys imported from other proxies ("legacy") carry no checksum, so only
  * a database lookup can tell a real one from a made-up one. To keep that
  * lookup for plausible keys, a legacy key is TG_KEY_LEGACY_MIN to
- * TG_KEY_LEGACY_MAX characters of [A-Za-z0-9._~+/=-], and never shaped
- * like a tollgate key (prefix plus a body of the right length): those are
- * judged by their checksum alone. */
+ * TG_KEY_LEGACY_MAX characters of [A-Za-z0-9._~+/=-], and never starts
+ * with the configured prefix (without one: never has a tollgate key's
+ * length): those are judged by their checksum alone, so a mistyped
+ * tollgate key is "malformed" without a database lookup. */
 #define TG_KEY_LEGACY_MIN 8
 #define TG_KEY_LEGACY_MAX 64
 bool tg_keys_legacy_ok(const char *prefix, const char *key, size_t len);

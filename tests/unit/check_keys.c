@@ -160,7 +160,9 @@ START_TEST(legacy_keys_are_bounded_and_never_shaped_like_ours)
     struct tg_err err = {0};
 
     ck_assert(tg_keys_legacy_ok("sk-tg-", "abcd-123_x.y", 12));
-    ck_assert(tg_keys_legacy_ok("sk-tg-", "sk-tg-short-one", 15));
+    ck_assert(!tg_keys_legacy_ok("sk-tg-", "sk-tg-short-one", 15));
+    ck_assert(tg_keys_legacy_ok("sk-tg-", "sk-other-one", 12));
+    ck_assert(tg_keys_legacy_ok("", "abcd-123_x.y", 12));
     ck_assert(!tg_keys_legacy_ok("sk-tg-", "abc1234", 7));
     ck_assert(!tg_keys_legacy_ok("sk-tg-", "abc 12345", 9));
     ck_assert(!tg_keys_legacy_ok("sk-tg-", "abc\"12345", 9));
