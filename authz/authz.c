@@ -199,6 +199,15 @@ authz_handle(void *app, void *worker, FCGX_Request *fcgi)
     if (relay_decides(az, &r, key.src != AUTHZ_KEY_NONE)) {
         open.expires = (int64_t)time(NULL) + az->conf.reservation_ttl;
         allow(az, &r, &open, " relay-decides");
+    } else if (key.src == AUTHZ_KEY_NONE && az->conf.ip_trust_ttl > 0) {
+        /* REMOTE_ADDR is the web server's peer; X-Forwarded-For is never
+         * read, as any client can send it. */
+        tg_gate_check_trusted(&g, tg_request_param(&r.q, "REMOTE_ADDR"),
+                              r.q.rid, r.q.path, &r.q.ep, &v);
+        if (v.status == 200)
+            allow(az, &r, &v.ticket, " ip-trust");
+        else
+            deny(&r, &v);
     } else if (key.src == AUTHZ_KEY_NONE) {
         tg_gate_no_key(&v);
         deny(&r, &v);

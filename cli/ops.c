@@ -91,11 +91,12 @@ cli_sweep(struct cli *c, int argc, char **argv)
     if (retain == NULL && c->conf.usage_retention_days > 0)
         snprintf(keep, sizeof(keep), "%" PRId64 " days",
                  c->conf.usage_retention_days);
-    res = query(c, "SELECT tg_sweep()", 0, NULL, &err);
+    res = query(c, "SELECT tg_sweep(), tg_ip_trust_sweep()", 0, NULL, &err);
     if (res == NULL)
         return cli_fail(err.code, &err);
     printf("sweep: reclaimed %s expired reservation(s)\n",
            PQgetvalue(res, 0, 0));
+    printf("sweep: removed %s expired IP trust(s)\n", PQgetvalue(res, 0, 1));
     PQclear(res);
     if (tg_spool_replay(c->conf.spool_dir, c->db, &done, &left, &err) != TG_OK)
         return cli_fail(err.code, &err);

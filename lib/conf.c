@@ -78,6 +78,7 @@ static const struct param params[] = {
     INT(usage_retention_days, 0, 0, 36500),
     INT(admin_session_ttl, 43200, 60, 604800),
     INT(upstream_tries, 3, 1, 32),
+    INT(ip_trust_ttl, 0, 0, 2592000),
 };
 
 enum tg_code

@@ -48,6 +48,7 @@ struct tg_conf {
     int64_t usage_retention_days; /* sweep deletes older events; 0 keeps */
     int64_t admin_session_ttl;    /* seconds an admin login lasts */
     int64_t upstream_tries;       /* upstreams (and keys) tried per request */
+    int64_t ip_trust_ttl; /* seconds POST /auth trusts an address; 0: off */
 };
 
 /* Fills every field with its default. */

@@ -3,6 +3,7 @@
  * headers. */
 #include <config.h>
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -143,14 +144,49 @@ col(PGresult *res, int i)
     return PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
 }
 
-/* A legacy key (imported, no checksum) goes through tg_reserve_legacy,
- * which matches only keys marked legacy. */
+/* The fail-closed answer to a database call that gave no row. */
 static void
-reserve(const struct tg_gate *g, const char *hash, bool legacy, const char *rid,
-        const char *path, const struct tg_endpoint *ep, struct tg_verdict *v)
+db_failed(struct tg_verdict *v, const struct tg_err *err, const char *rid,
+          const char *what)
+{
+    tg_log(TG_LOG_ERROR, rid, "%s failed: %s (%s)", what, err->msg,
+           err->sqlstate);
+    if (err->code == TG_E_DB_DOWN || err->code == TG_E_TIMEOUT)
+        deny(v, 503, NULL, "service_unavailable", "%s",
+             "Service temporarily unavailable: the quota database "
+             "cannot be reached. Try again shortly.");
+    else
+        deny(v, 500, NULL, "internal_error", "%s", "Internal error.");
+}
+
+/* One statement on a pooled connection; NULL (err says why) or one row. */
+static PGresult *
+call(const struct tg_gate *g, const char *sql, int n, const char *const *params,
+     struct tg_err *err)
+{
+    struct tg_db *db = tg_db_pool_get(g->pool, (int)g->conf->db_pool_wait, err);
+    PGresult *res = db != NULL
+                        ? tg_db_exec(db, PGRES_TUPLES_OK, sql, n, params, err)
+                        : NULL;
+
+    tg_db_pool_put(g->pool, db);
+    if (res != NULL && PQntuples(res) != 1) {
+        snprintf(err->msg, sizeof(err->msg), "%d rows, want 1", PQntuples(res));
+        PQclear(res);
+        res = NULL;
+    }
+    return res;
+}
+
+/* `sql` is RESERVE_SQL of tg_reserve, tg_reserve_legacy (matches only keys
+ * marked legacy) or tg_reserve_trusted (`first` is then the address). */
+static void
+reserve(const struct tg_gate *g, const char *sql, const char *first,
+        const char *rid, const char *path, const struct tg_endpoint *ep,
+        struct tg_verdict *v)
 {
     char want[24], ttl[24];
-    const char *params[7] = {hash,
+    const char *params[7] = {first,
                              g->conf->time_zone,
                              want,
                              ttl,
@@ -158,29 +194,14 @@ reserve(const struct tg_gate *g, const char *hash, bool legacy, const char *rid,
                              tg_endpoint_metered(ep) ? "t" : "f",
                              need_admin(g->conf, ep) ? "t" : "f"};
     struct tg_err err = {0};
-    struct tg_db *db;
     struct row w;
     PGresult *res;
 
     snprintf(want, sizeof(want), "%" PRId64, g->conf->reservation_tokens);
     snprintf(ttl, sizeof(ttl), "%" PRId64, g->conf->reservation_ttl);
-    db = tg_db_pool_get(g->pool, (int)g->conf->db_pool_wait, &err);
-    res = db != NULL ? tg_db_exec(db, PGRES_TUPLES_OK,
-                                  legacy ? RESERVE_SQL("tg_reserve_legacy")
-                                         : RESERVE_SQL("tg_reserve"),
-                                  7, params, &err)
-                     : NULL;
-    tg_db_pool_put(g->pool, db);
-    if (res == NULL || PQntuples(res) != 1) {
-        tg_log(TG_LOG_ERROR, rid, "reserve failed: %s (%s)", err.msg,
-               err.sqlstate);
-        if (err.code == TG_E_DB_DOWN || err.code == TG_E_TIMEOUT)
-            deny(v, 503, NULL, "service_unavailable", "%s",
-                 "Service temporarily unavailable: the quota database "
-                 "cannot be reached. Try again shortly.");
-        else
-            deny(v, 500, NULL, "internal_error", "%s", "Internal error.");
-        PQclear(res);
+    res = call(g, sql, 7, params, &err);
+    if (res == NULL) {
+        db_failed(v, &err, rid, "reserve");
         return;
     }
     w = (struct row){col(res, 0), col(res, 5), col(res, 1), col(res, 2),
@@ -190,23 +211,108 @@ reserve(const struct tg_gate *g, const char *hash, bool legacy, const char *rid,
     PQclear(res);
 }
 
+/* Format and hash: false (v says why) for a key that is neither ours nor a
+ * legacy one; *legacy says which it is. */
+static bool
+hash_key(const struct tg_gate *g, const char *key, size_t len, char *hash,
+         bool *legacy, struct tg_verdict *v)
+{
+    struct tg_err err = {0};
+
+    memset(v, 0, sizeof(*v));
+    *legacy = !tg_keys_parse(g->conf->key_prefix, key, len);
+    if (*legacy && !tg_keys_legacy_ok(g->conf->key_prefix, key, len)) {
+        deny(v, 401, NULL, "invalid_api_key", "%s",
+             "Malformed API key: check it for a typo.");
+        return false;
+    }
+    if (tg_keys_hash(g->secret, key, len, hash, &err) != TG_OK) {
+        deny(v, 500, NULL, "internal_error", "%s", "Internal error.");
+        return false;
+    }
+    return true;
+}
+
 void
 tg_gate_check(const struct tg_gate *g, const char *key, size_t len,
               const char *rid, const char *path, const struct tg_endpoint *ep,
               struct tg_verdict *v)
 {
     char hash[TG_KEY_HASH_LEN + 1];
-    struct tg_err err = {0};
-    bool ours;
+    bool legacy;
 
+    if (hash_key(g, key, len, hash, &legacy, v))
+        reserve(g,
+                legacy ? RESERVE_SQL("tg_reserve_legacy")
+                       : RESERVE_SQL("tg_reserve"),
+                hash, rid, path, ep, v);
+    explicit_bzero(hash, sizeof(hash));
+}
+
+/* REMOTE_ADDR as PostgreSQL's inet takes it; a web server listening on a
+ * Unix socket may give none, or a path. */
+static bool
+is_ip(const char *addr)
+{
+    unsigned char bin[sizeof(struct in6_addr)];
+
+    return addr != NULL && (inet_pton(AF_INET, addr, bin) == 1 ||
+                            inet_pton(AF_INET6, addr, bin) == 1);
+}
+
+void
+tg_gate_check_trusted(const struct tg_gate *g, const char *addr,
+                      const char *rid, const char *path,
+                      const struct tg_endpoint *ep, struct tg_verdict *v)
+{
     memset(v, 0, sizeof(*v));
-    if (!(ours = tg_keys_parse(g->conf->key_prefix, key, len)) &&
-        !tg_keys_legacy_ok(g->conf->key_prefix, key, len))
-        deny(v, 401, NULL, "invalid_api_key", "%s",
-             "Malformed API key: check it for a typo.");
-    else if (tg_keys_hash(g->secret, key, len, hash, &err) != TG_OK)
-        deny(v, 500, NULL, "internal_error", "%s", "Internal error.");
-    else
-        reserve(g, hash, !ours, rid, path, ep, v);
+    if (!is_ip(addr)) {
+        tg_gate_no_key(v);
+        return;
+    }
+    reserve(g, RESERVE_SQL("tg_reserve_trusted"), addr, rid, path, ep, v);
+    /* No trust for the address is no key, and is worded so. */
+    if (v->status == 401)
+        tg_gate_no_key(v);
+}
+
+void
+tg_gate_trust(const struct tg_gate *g, const char *key, size_t len,
+              const char *addr, const char *rid, struct tg_verdict *v,
+              int64_t *until)
+{
+    char hash[TG_KEY_HASH_LEN + 1], ttl[24];
+    const char *params[4] = {hash, NULL, addr, ttl};
+    struct tg_err err = {0};
+    bool legacy;
+    PGresult *res;
+
+    *until = 0;
+    if (!hash_key(g, key, len, hash, &legacy, v))
+        goto out;
+    if (!is_ip(addr)) {
+        deny(v, 403, NULL, "ip_trust_unavailable", "%s",
+             "IP trust needs the client's IP address, and the web server "
+             "gave none.");
+        goto out;
+    }
+    params[1] = legacy ? "t" : "f";
+    snprintf(ttl, sizeof(ttl), "%" PRId64, g->conf->ip_trust_ttl);
+    res = call(g,
+               "SELECT outcome, trusted_until FROM tg_ip_trust($1, "
+               "$2::bool, $3::inet, $4::int)",
+               4, params, &err);
+    if (res == NULL)
+        db_failed(v, &err, rid, "ip trust");
+    else if (strcmp(PQgetvalue(res, 0, 0), "ok") == 0) {
+        v->status = 200;
+        *until = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    } else {
+        struct row w = {.outcome = PQgetvalue(res, 0, 0)};
+
+        decide(v, &w, "/auth");
+    }
+    PQclear(res);
+out:
     explicit_bzero(hash, sizeof(hash));
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf.h"
 #include "db.h"
@@ -40,5 +41,19 @@ void tg_gate_no_key(struct tg_verdict *v);
 void tg_gate_check(const struct tg_gate *g, const char *key, size_t len,
                    const char *rid, const char *path,
                    const struct tg_endpoint *ep, struct tg_verdict *v);
+
+/* A request with no key from `addr` (REMOTE_ADDR), under ip_trust_ttl:
+ * reserved for the key POST /auth trusted the address for, if that trust
+ * has not run out; else the no-key denial. */
+void tg_gate_check_trusted(const struct tg_gate *g, const char *addr,
+                           const char *rid, const char *path,
+                           const struct tg_endpoint *ep, struct tg_verdict *v);
+
+/* POST /auth: checks `key` as tg_gate_check does but reserves nothing and,
+ * when the key is active, trusts `addr` for ip_trust_ttl seconds. 200 sets
+ * *until (unix seconds); any other status is the denial. */
+void tg_gate_trust(const struct tg_gate *g, const char *key, size_t len,
+                   const char *addr, const char *rid, struct tg_verdict *v,
+                   int64_t *until);
 
 #endif

@@ -38,14 +38,21 @@ query(struct relay *app, const char *sql, int n, const char *const *params,
     return res;
 }
 
+void
+relay_health_answer(const struct tg_request *q, int status, const char *type,
+                    const char *headers, const char *body)
+{
+    FCGX_FPrintF(q->fcgi->out,
+                 "Status: %d\r\nContent-Type: %s\r\nCache-Control: "
+                 "no-store\r\n%s\r\n%s",
+                 status, type, headers, body);
+}
+
 static void
 answer(const struct tg_request *q, int status, const char *type,
        const char *body)
 {
-    FCGX_FPrintF(q->fcgi->out,
-                 "Status: %d\r\nContent-Type: %s\r\nCache-Control: "
-                 "no-store\r\n\r\n%s",
-                 status, type, body);
+    relay_health_answer(q, status, type, "", body);
 }
 
 static void

@@ -16,4 +16,10 @@
 bool relay_health_handle(struct relay *app, CURL *curl,
                          const struct tg_request *q);
 
+/* One whole answer of the relay's own, not to be cached; `headers` are
+ * more header lines, each ending CRLF ("" for none). */
+void relay_health_answer(const struct tg_request *q, int status,
+                         const char *type, const char *headers,
+                         const char *body);
+
 #endif

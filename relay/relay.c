@@ -25,6 +25,7 @@
 #include "policy.h"
 #include "relay.h"
 #include "spool.h"
+#include "trust.h"
 #include "request.h"
 #include "ticket.h"
 #include "upstream.h"
@@ -885,7 +886,8 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
 
     tg_request_begin(&r.q, fcgi, NULL, NULL);
     tg_buf_init(&body, (size_t)r.app->conf.max_body_bytes);
-    if (relay_health_handle(r.app, r.w->curl, &r.q))
+    if (relay_health_handle(r.app, r.w->curl, &r.q) ||
+        relay_trust_handle(r.app, &r.q))
         goto out;
     tg_cors_headers(r.app->conf.cors_origins,
                     tg_request_param(&r.q, "HTTP_ORIGIN"), false, NULL, r.cors,

@@ -38,6 +38,7 @@ conf_ok(const struct tg_conf *c)
     INT_OK(c, db_connect_timeout, 1, 600);
     INT_OK(c, statement_timeout, 0, 3600000);
     INT_OK(c, upstream_tries, 1, 32);
+    INT_OK(c, ip_trust_ttl, 0, 2592000);
 }
 
 /* Applying an accepted line again: the same, unless it was an `upstream`

@@ -43,6 +43,7 @@ START_TEST(defaults_hold_without_a_key)
     ck_assert_str_eq(c.key_prefix, "sk-tg-");
     ck_assert_int_eq(c.reservation_tokens, 2048);
     ck_assert_str_eq(c.time_zone, "UTC");
+    ck_assert_int_eq(c.ip_trust_ttl, 0); /* IP trust is opt-in */
 }
 END_TEST
 
