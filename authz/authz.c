@@ -186,20 +186,20 @@ authz_handle(void *app, void *worker, FCGX_Request *fcgi)
     struct tg_gate g = {&az->conf, &az->secret, az->pool};
     struct tg_ticket open = {0, 0, 0, 0};
     struct tg_verdict v;
-    struct authz_key key;
+    struct tg_key_found key;
     struct req r;
 
     read_request(&r, fcgi);
     tg_cors_headers(az->conf.cors_origins,
                     tg_request_param(&r.q, "HTTP_ORIGIN"), false, NULL, r.cors,
                     sizeof(r.cors));
-    authz_key_find(tg_request_param(&r.q, "HTTP_AUTHORIZATION"),
+    tg_keysrc_find(tg_request_param(&r.q, "HTTP_AUTHORIZATION"),
                    tg_request_param(&r.q, "HTTP_X_API_KEY"), r.q.query, &key);
     tg_keys_mask(az->conf.key_prefix, key.key, key.len, r.mask, sizeof(r.mask));
-    if (relay_decides(az, &r, key.src != AUTHZ_KEY_NONE)) {
+    if (relay_decides(az, &r, key.src != TG_KEY_FROM_NONE)) {
         open.expires = (int64_t)time(NULL) + az->conf.reservation_ttl;
         allow(az, &r, &open, " relay-decides");
-    } else if (key.src == AUTHZ_KEY_NONE && az->conf.ip_trust_ttl > 0) {
+    } else if (key.src == TG_KEY_FROM_NONE && az->conf.ip_trust_ttl > 0) {
         /* REMOTE_ADDR is the web server's peer; X-Forwarded-For is never
          * read, as any client can send it. */
         tg_gate_check_trusted(&g, tg_request_param(&r.q, "REMOTE_ADDR"),
@@ -208,7 +208,7 @@ authz_handle(void *app, void *worker, FCGX_Request *fcgi)
             allow(az, &r, &v.ticket, " ip-trust");
         else
             deny(&r, &v);
-    } else if (key.src == AUTHZ_KEY_NONE) {
+    } else if (key.src == TG_KEY_FROM_NONE) {
         tg_gate_no_key(&v);
         deny(&r, &v);
     } else {

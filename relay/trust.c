@@ -75,20 +75,20 @@ read_small_body(const struct tg_request *q, char *buf, size_t max, size_t *len)
 
 /* A header key first, else the body's; false (answered) on a body too big. */
 static bool
-find_key(const struct tg_request *q, struct authz_key *k)
+find_key(const struct tg_request *q, struct tg_key_found *k)
 {
     char body[AUTH_BODY_MAX];
     size_t len;
 
-    authz_key_find(tg_request_param(q, "HTTP_AUTHORIZATION"),
+    tg_keysrc_find(tg_request_param(q, "HTTP_AUTHORIZATION"),
                    tg_request_param(q, "HTTP_X_API_KEY"), NULL, k);
     if (!read_small_body(q, body, sizeof(body), &len)) {
         refuse(q, 413, "request_too_large", "Request body too large.");
         return false;
     }
-    if (k->src == AUTHZ_KEY_NONE &&
+    if (k->src == TG_KEY_FROM_NONE &&
         relay_body_key(body, len, k->key, sizeof(k->key), &k->len))
-        k->src = AUTHZ_KEY_HEADER;
+        k->src = TG_KEY_FROM_HEADER;
     explicit_bzero(body, sizeof(body));
     return true;
 }
@@ -116,13 +116,13 @@ auth(struct relay *app, const struct tg_request *q)
     const char *addr = tg_request_param(q, "REMOTE_ADDR");
     char mask[TG_KEY_MASK_MAX];
     struct tg_verdict v;
-    struct authz_key k = {0};
+    struct tg_key_found k = {0};
     int64_t until;
 
     if (!find_key(q, &k))
         goto out;
     tg_keys_mask(app->conf.key_prefix, k.key, k.len, mask, sizeof(mask));
-    if (k.src == AUTHZ_KEY_NONE) {
+    if (k.src == TG_KEY_FROM_NONE) {
         tg_gate_no_key(&v);
         deny(q, &v);
     } else {

@@ -12,20 +12,20 @@
 #include "keysrc.h"
 
 static void
-check_found(const struct authz_key *k)
+check_found(const struct tg_key_found *k)
 {
     CHECK(k->len <= TG_KEY_MAX_LEN + 1);
     CHECK(k->key[k->len] == '\0');
-    CHECK((k->src == AUTHZ_KEY_NONE) == (k->len == 0));
-    CHECK(authz_keysrc_name(k->src) != NULL);
-    if (k->src != AUTHZ_KEY_QUERY && k->src != AUTHZ_KEY_NONE)
+    CHECK((k->src == TG_KEY_FROM_NONE) == (k->len == 0));
+    CHECK(tg_keysrc_name(k->src) != NULL);
+    if (k->src != TG_KEY_FROM_QUERY && k->src != TG_KEY_FROM_NONE)
         CHECK(strcspn(k->key, " \t") == k->len); /* one token */
     (void)tg_keys_parse("sk-tg-", k->key, k->len);
 }
 
 /* A header key is a substring of the header it came from. */
 static void
-check_from(const struct authz_key *k, const char *hdr)
+check_from(const struct tg_key_found *k, const char *hdr)
 {
     size_t n = k->len > TG_KEY_MAX_LEN ? TG_KEY_MAX_LEN : k->len;
 
@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text, *part[3] = {NULL, NULL, NULL}, *p;
     const char *auth, *xkey, *query;
-    struct authz_key all, one;
+    struct tg_key_found all, one;
     size_t i;
 
     if (size < 1)
@@ -59,31 +59,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     xkey = data[0] & 2 ? part[1] : NULL;
     query = data[0] & 4 ? part[2] : NULL;
 
-    authz_key_find(auth, xkey, query, &all);
+    tg_keysrc_find(auth, xkey, query, &all);
     check_found(&all);
     /* The sources in order: the winner is what its source alone gives. */
-    authz_key_find(auth, NULL, NULL, &one);
+    tg_keysrc_find(auth, NULL, NULL, &one);
     check_found(&one);
-    if (one.src != AUTHZ_KEY_NONE) {
+    if (one.src != TG_KEY_FROM_NONE) {
         CHECK(memcmp(&one, &all, sizeof(one)) == 0);
         if (one.len <= TG_KEY_MAX_LEN)
             check_from(&one, auth);
         goto out;
     }
-    authz_key_find(NULL, xkey, NULL, &one);
+    tg_keysrc_find(NULL, xkey, NULL, &one);
     check_found(&one);
-    if (one.src != AUTHZ_KEY_NONE) {
-        CHECK(one.src == AUTHZ_KEY_HEADER);
+    if (one.src != TG_KEY_FROM_NONE) {
+        CHECK(one.src == TG_KEY_FROM_HEADER);
         CHECK(memcmp(&one, &all, sizeof(one)) == 0);
         if (one.len <= TG_KEY_MAX_LEN)
             check_from(&one, xkey);
         goto out;
     }
-    authz_key_find(NULL, NULL, query, &one);
+    tg_keysrc_find(NULL, NULL, query, &one);
     check_found(&one);
     CHECK(memcmp(&one, &all, sizeof(one)) == 0);
-    CHECK(one.src == AUTHZ_KEY_NONE || one.src == AUTHZ_KEY_QUERY);
-    CHECK(one.src == AUTHZ_KEY_NONE || strstr(query, "api_key=") != NULL);
+    CHECK(one.src == TG_KEY_FROM_NONE || one.src == TG_KEY_FROM_QUERY);
+    CHECK(one.src == TG_KEY_FROM_NONE || strstr(query, "api_key=") != NULL);
 out:
     free(text);
     return 0;

@@ -8,37 +8,37 @@
 
 static const struct {
     const char *auth, *xkey, *query;
-    enum authz_keysrc src;
+    enum tg_keysrc src;
     const char *key;
 } table[] = {
-    {"Bearer sk-a", NULL, NULL, AUTHZ_KEY_BEARER, "sk-a"},
-    {"bearer   sk-a  ", NULL, NULL, AUTHZ_KEY_BEARER, "sk-a"},
-    {"BEARER\tsk-a", NULL, NULL, AUTHZ_KEY_BEARER, "sk-a"},
-    {"sk-a", NULL, NULL, AUTHZ_KEY_AUTHORIZATION, "sk-a"},
-    {" sk-a ", NULL, NULL, AUTHZ_KEY_AUTHORIZATION, "sk-a"},
-    {NULL, "sk-b", NULL, AUTHZ_KEY_HEADER, "sk-b"},
-    {NULL, NULL, "api_key=sk-c", AUTHZ_KEY_QUERY, "sk-c"},
-    {NULL, NULL, "x=1&api_key=sk-c&y=2", AUTHZ_KEY_QUERY, "sk-c"},
-    {NULL, NULL, "api_key=sk%2Dc", AUTHZ_KEY_QUERY, "sk-c"},
-    {NULL, NULL, "xapi_key=sk-c", AUTHZ_KEY_NONE, ""},
-    {NULL, NULL, "api_key=", AUTHZ_KEY_NONE, ""},
+    {"Bearer sk-a", NULL, NULL, TG_KEY_FROM_BEARER, "sk-a"},
+    {"bearer   sk-a  ", NULL, NULL, TG_KEY_FROM_BEARER, "sk-a"},
+    {"BEARER\tsk-a", NULL, NULL, TG_KEY_FROM_BEARER, "sk-a"},
+    {"sk-a", NULL, NULL, TG_KEY_FROM_AUTHORIZATION, "sk-a"},
+    {" sk-a ", NULL, NULL, TG_KEY_FROM_AUTHORIZATION, "sk-a"},
+    {NULL, "sk-b", NULL, TG_KEY_FROM_HEADER, "sk-b"},
+    {NULL, NULL, "api_key=sk-c", TG_KEY_FROM_QUERY, "sk-c"},
+    {NULL, NULL, "x=1&api_key=sk-c&y=2", TG_KEY_FROM_QUERY, "sk-c"},
+    {NULL, NULL, "api_key=sk%2Dc", TG_KEY_FROM_QUERY, "sk-c"},
+    {NULL, NULL, "xapi_key=sk-c", TG_KEY_FROM_NONE, ""},
+    {NULL, NULL, "api_key=", TG_KEY_FROM_NONE, ""},
     /* precedence: first match wins */
-    {"Bearer sk-a", "sk-b", "api_key=sk-c", AUTHZ_KEY_BEARER, "sk-a"},
-    {"sk-a", "sk-b", "api_key=sk-c", AUTHZ_KEY_AUTHORIZATION, "sk-a"},
-    {NULL, "sk-b", "api_key=sk-c", AUTHZ_KEY_HEADER, "sk-b"},
+    {"Bearer sk-a", "sk-b", "api_key=sk-c", TG_KEY_FROM_BEARER, "sk-a"},
+    {"sk-a", "sk-b", "api_key=sk-c", TG_KEY_FROM_AUTHORIZATION, "sk-a"},
+    {NULL, "sk-b", "api_key=sk-c", TG_KEY_FROM_HEADER, "sk-b"},
     /* not keys: the next source is tried */
-    {"Basic dXNlcjpwdw==", "sk-b", NULL, AUTHZ_KEY_HEADER, "sk-b"},
-    {"Bearer ", NULL, "api_key=sk-c", AUTHZ_KEY_QUERY, "sk-c"},
-    {"Bearer a b", NULL, NULL, AUTHZ_KEY_NONE, ""},
-    {"", "", "", AUTHZ_KEY_NONE, ""},
-    {NULL, NULL, NULL, AUTHZ_KEY_NONE, ""},
+    {"Basic dXNlcjpwdw==", "sk-b", NULL, TG_KEY_FROM_HEADER, "sk-b"},
+    {"Bearer ", NULL, "api_key=sk-c", TG_KEY_FROM_QUERY, "sk-c"},
+    {"Bearer a b", NULL, NULL, TG_KEY_FROM_NONE, ""},
+    {"", "", "", TG_KEY_FROM_NONE, ""},
+    {NULL, NULL, NULL, TG_KEY_FROM_NONE, ""},
 };
 
 START_TEST(key_sources_and_precedence)
 {
-    struct authz_key k;
+    struct tg_key_found k;
 
-    authz_key_find(table[_i].auth, table[_i].xkey, table[_i].query, &k);
+    tg_keysrc_find(table[_i].auth, table[_i].xkey, table[_i].query, &k);
     ck_assert_int_eq(k.src, table[_i].src);
     ck_assert_str_eq(k.key, table[_i].key);
     ck_assert_uint_eq(k.len, strlen(table[_i].key));
@@ -48,12 +48,12 @@ END_TEST
 START_TEST(overlong_candidate_is_cut_so_it_fails_parsing)
 {
     char big[600];
-    struct authz_key k;
+    struct tg_key_found k;
 
     memset(big, 'A', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    authz_key_find(NULL, big, NULL, &k);
-    ck_assert_int_eq(k.src, AUTHZ_KEY_HEADER);
+    tg_keysrc_find(NULL, big, NULL, &k);
+    ck_assert_int_eq(k.src, TG_KEY_FROM_HEADER);
     ck_assert_uint_eq(k.len, TG_KEY_MAX_LEN + 1);
     ck_assert(!tg_keys_parse("sk-tg-", k.key, k.len));
 }

@@ -9,7 +9,7 @@
 #include "keysrc.h"
 
 static void
-take(struct authz_key *out, enum authz_keysrc src, const char *p, size_t n)
+take(struct tg_key_found *out, enum tg_keysrc src, const char *p, size_t n)
 {
     out->src = src;
     out->len = n > TG_KEY_MAX_LEN ? TG_KEY_MAX_LEN + 1 : n;
@@ -34,7 +34,7 @@ token(const char *v, const char **start)
 }
 
 static int
-from_authorization(const char *v, struct authz_key *out)
+from_authorization(const char *v, struct tg_key_found *out)
 {
     const char *t;
     size_t n;
@@ -45,13 +45,13 @@ from_authorization(const char *v, struct authz_key *out)
         n = token(v + 7, &t);
         if (n == 0)
             return 0;
-        take(out, AUTHZ_KEY_BEARER, t, n);
+        take(out, TG_KEY_FROM_BEARER, t, n);
         return 1;
     }
     n = token(v, &t);
     if (n == 0) /* "Basic xyz" and other schemes are not our keys */
         return 0;
-    take(out, AUTHZ_KEY_AUTHORIZATION, t, n);
+    take(out, TG_KEY_FROM_AUTHORIZATION, t, n);
     return 1;
 }
 
@@ -66,7 +66,7 @@ hexval(char c)
 
 /* The first api_key= parameter, percent-decoded. */
 static int
-from_query(const char *q, struct authz_key *out)
+from_query(const char *q, struct tg_key_found *out)
 {
     char buf[TG_KEY_MAX_LEN + 2];
     const char *p, *next;
@@ -88,15 +88,15 @@ from_query(const char *q, struct authz_key *out)
         }
         if (n == 0)
             return 0;
-        take(out, AUTHZ_KEY_QUERY, buf, n);
+        take(out, TG_KEY_FROM_QUERY, buf, n);
         return 1;
     }
     return 0;
 }
 
 void
-authz_key_find(const char *authorization, const char *x_api_key,
-               const char *query, struct authz_key *out)
+tg_keysrc_find(const char *authorization, const char *x_api_key,
+               const char *query, struct tg_key_found *out)
 {
     const char *t;
     size_t n;
@@ -105,7 +105,7 @@ authz_key_find(const char *authorization, const char *x_api_key,
     if (authorization != NULL && from_authorization(authorization, out))
         return;
     if (x_api_key != NULL && (n = token(x_api_key, &t)) > 0) {
-        take(out, AUTHZ_KEY_HEADER, t, n);
+        take(out, TG_KEY_FROM_HEADER, t, n);
         return;
     }
     if (query != NULL)
@@ -113,7 +113,7 @@ authz_key_find(const char *authorization, const char *x_api_key,
 }
 
 const char *
-authz_keysrc_name(enum authz_keysrc src)
+tg_keysrc_name(enum tg_keysrc src)
 {
     static const char *const names[] = {"none", "bearer", "authorization",
                                         "x-api-key", "query"};
