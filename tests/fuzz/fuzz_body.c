@@ -68,6 +68,28 @@ check_dump(const struct tg_endpoint *ep, const struct relay_body *b,
     free(s);
 }
 
+/* accept_body_key: what relay_body_key finds is exactly the top-level
+ * "api_key" string jansson reads (cut to the buffer), and nothing else. */
+static void
+check_body_key(const char *raw, size_t size)
+{
+    char key[72];
+    size_t len = 99999;
+    json_t *doc = json_loadb(raw, size, 0, NULL);
+    json_t *v = json_object_get(doc, "api_key");
+    bool want = json_is_string(v) && json_string_length(v) > 0;
+
+    CHECK(relay_body_key(raw, size, key, sizeof(key), &len) == want);
+    if (want) {
+        size_t n = json_string_length(v);
+
+        CHECK(len < sizeof(key) && strlen(key) <= len);
+        CHECK(memcmp(key, json_string_value(v),
+                     n < sizeof(key) - 1 ? n : sizeof(key) - 1) == 0);
+    }
+    json_decref(doc);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -77,6 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct relay_body b;
     size_t i;
 
+    check_body_key(raw, size);
     for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         struct tg_err err = {0};
         int64_t cap = caps[(size + i) % (sizeof(caps) / sizeof(caps[0]))];

@@ -67,6 +67,25 @@ check_one_change(const char *prefix, const char *key, size_t len, uint8_t sel)
     }
 }
 
+/* A legacy key (imported, looked up by hash) is never one of ours, never
+ * starts with the prefix, and is bounded in length and alphabet. */
+static void
+check_legacy(const char *prefix, const char *key, size_t size)
+{
+    size_t plen = strlen(prefix), j;
+
+    if (!tg_keys_legacy_ok(prefix, key, size))
+        return;
+    CHECK(!tg_keys_parse(prefix, key, size));
+    CHECK(size >= TG_KEY_LEGACY_MIN && size <= TG_KEY_LEGACY_MAX);
+    CHECK(plen == 0 || size < plen || memcmp(key, prefix, plen) != 0);
+    for (j = 0; j < size; j++)
+        CHECK((key[j] != '\0' && strchr("._~+/=-", key[j]) != NULL) ||
+              (key[j] >= '0' && key[j] <= '9') ||
+              (key[j] >= 'A' && key[j] <= 'Z') ||
+              (key[j] >= 'a' && key[j] <= 'z'));
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -95,6 +114,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_mask(prefixes[i], key, size, j);
         tg_keys_display(prefixes[i], str, disp);
         CHECK(strlen(disp) <= TG_KEY_DISPLAY_LEN);
+        check_legacy(prefixes[i], key, size);
     }
     free(str);
     return 0;
