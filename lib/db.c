@@ -14,12 +14,24 @@
 
 #include "db.h"
 
+/* Statements prepared on this connection, by the address of their text
+ * (the callers pass string literals); named tg_<name>. */
+#define PREPARED_MAX 16
+
+struct prepared {
+    const char *sql;
+    unsigned name;
+};
+
 struct tg_db {
     PGconn *conn;
     char *conninfo;
     char *app_name;
     char connect_timeout[16];
     char statement_timeout[16];
+    struct prepared prepared[PREPARED_MAX];
+    int nprepared;
+    unsigned next_name;
 };
 
 struct tg_db *
@@ -121,6 +133,7 @@ tg_db_connect(struct tg_db *db, struct tg_err *err)
     if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK &&
         alive(db->conn))
         return TG_OK;
+    db->nprepared = 0; /* a new session has none */
     if (db->conn != NULL)
         PQreset(db->conn);
     else
@@ -182,6 +195,75 @@ tg_db_exec(struct tg_db *db, ExecStatusType want, const char *sql, int nparams,
     return checked(
         db, PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0),
         want, err);
+}
+
+/* Runs `sql` as a prepared statement, preparing it on first use; unprepared
+ * once the table is full. A failed PQprepare comes back as the result. */
+static PGresult *
+exec_prepared(struct tg_db *db, const char *sql, int nparams,
+              const char *const *params)
+{
+    char name[16];
+    PGresult *res;
+    int i;
+
+    for (i = 0; i < db->nprepared && db->prepared[i].sql != sql; i++)
+        ;
+    if (i == PREPARED_MAX)
+        return PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL,
+                            0);
+    if (i == db->nprepared) {
+        snprintf(name, sizeof(name), "tg_%u", db->next_name);
+        res = PQprepare(db->conn, name, sql, nparams, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            return res;
+        PQclear(res);
+        db->prepared[i] = (struct prepared){sql, db->next_name++};
+        db->nprepared++;
+    }
+    snprintf(name, sizeof(name), "tg_%u", db->prepared[i].name);
+    return PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+}
+
+/* A migration that changes a function's result type leaves a prepared
+ * call of it unusable ("cached plan must not change result type", 0A000);
+ * 26000 is a statement the server no longer has. Either way: prepare it
+ * again, under a new name, once. */
+static bool
+stale_statement(struct tg_db *db, const PGresult *res)
+{
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    return st != NULL &&
+           (strcmp(st, "0A000") == 0 || strcmp(st, "26000") == 0) &&
+           PQtransactionStatus(db->conn) == PQTRANS_IDLE;
+}
+
+static void
+forget_statement(struct tg_db *db, const char *sql)
+{
+    int i;
+
+    for (i = 0; i < db->nprepared; i++)
+        if (db->prepared[i].sql == sql)
+            db->prepared[i] = db->prepared[--db->nprepared];
+}
+
+PGresult *
+tg_db_exec_prepared(struct tg_db *db, ExecStatusType want, const char *sql,
+                    int nparams, const char *const *params, struct tg_err *err)
+{
+    PGresult *res;
+
+    if (tg_db_connect(db, err) != TG_OK)
+        return NULL;
+    res = exec_prepared(db, sql, nparams, params);
+    if (res != NULL && stale_statement(db, res)) {
+        PQclear(res);
+        forget_statement(db, sql);
+        res = exec_prepared(db, sql, nparams, params);
+    }
+    return checked(db, res, want, err);
 }
 
 enum tg_code
@@ -347,4 +429,17 @@ tg_db_pool_put(struct tg_db_pool *p, struct tg_db *db)
     p->free[p->nfree++] = db;
     pthread_cond_signal(&p->freed);
     pthread_mutex_unlock(&p->lock);
+}
+
+PGresult *
+tg_db_pool_query(struct tg_db_pool *p, int wait_ms, const char *sql,
+                 int nparams, const char *const *params, struct tg_err *err)
+{
+    struct tg_db *db = tg_db_pool_get(p, wait_ms, err);
+    PGresult *res = db != NULL ? tg_db_exec_prepared(db, PGRES_TUPLES_OK, sql,
+                                                     nparams, params, err)
+                               : NULL;
+
+    tg_db_pool_put(p, db);
+    return res;
 }

@@ -27,6 +27,14 @@ PGresult *tg_db_exec(struct tg_db *db, ExecStatusType want, const char *sql,
                      int nparams, const char *const *params,
                      struct tg_err *err);
 
+/* As tg_db_exec, as a statement prepared on this connection on first use,
+ * so PostgreSQL parses and plans it once per connection: for the
+ * statements a long-lived program runs on every request. `sql` must be a
+ * string literal (it is known by its address). */
+PGresult *tg_db_exec_prepared(struct tg_db *db, ExecStatusType want,
+                              const char *sql, int nparams,
+                              const char *const *params, struct tg_err *err);
+
 /* As tg_db_exec for statements whose rows do not matter. */
 enum tg_code tg_db_command(struct tg_db *db, const char *sql, int nparams,
                            const char *const *params,
@@ -70,5 +78,12 @@ void tg_db_pool_free(struct tg_db_pool *p); /* NULL is fine */
 struct tg_db *tg_db_pool_get(struct tg_db_pool *p, int wait_ms,
                              struct tg_err *err);
 void tg_db_pool_put(struct tg_db_pool *p, struct tg_db *db);
+
+/* One prepared statement (tg_db_exec_prepared) on a borrowed connection,
+ * held only for that statement; its rows (PGRES_TUPLES_OK) or NULL with
+ * err set. */
+PGresult *tg_db_pool_query(struct tg_db_pool *p, int wait_ms, const char *sql,
+                           int nparams, const char *const *params,
+                           struct tg_err *err);
 
 #endif

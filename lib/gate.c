@@ -164,12 +164,9 @@ static PGresult *
 call(const struct tg_gate *g, const char *sql, int n, const char *const *params,
      struct tg_err *err)
 {
-    struct tg_db *db = tg_db_pool_get(g->pool, (int)g->conf->db_pool_wait, err);
-    PGresult *res = db != NULL
-                        ? tg_db_exec(db, PGRES_TUPLES_OK, sql, n, params, err)
-                        : NULL;
+    PGresult *res = tg_db_pool_query(g->pool, (int)g->conf->db_pool_wait, sql,
+                                     n, params, err);
 
-    tg_db_pool_put(g->pool, db);
     if (res != NULL && PQntuples(res) != 1) {
         snprintf(err->msg, sizeof(err->msg), "%d rows, want 1", PQntuples(res));
         PQclear(res);

@@ -28,14 +28,8 @@ static PGresult *
 query(struct relay *app, const char *sql, int n, const char *const *params,
       struct tg_err *err)
 {
-    struct tg_db *db =
-        tg_db_pool_get(app->pool, (int)app->conf.db_pool_wait, err);
-    PGresult *res = db != NULL
-                        ? tg_db_exec(db, PGRES_TUPLES_OK, sql, n, params, err)
-                        : NULL;
-
-    tg_db_pool_put(app->pool, db);
-    return res;
+    return tg_db_pool_query(app->pool, (int)app->conf.db_pool_wait, sql, n,
+                            params, err);
 }
 
 void

@@ -96,14 +96,8 @@ static PGresult *
 db_call(struct req *r, const char *sql, int n, const char *const *params,
         struct tg_err *err)
 {
-    struct tg_db *db =
-        tg_db_pool_get(r->app->pool, (int)r->app->conf.db_pool_wait, err);
-    PGresult *res = db != NULL
-                        ? tg_db_exec(db, PGRES_TUPLES_OK, sql, n, params, err)
-                        : NULL;
-
-    tg_db_pool_put(r->app->pool, db);
-    return res;
+    return tg_db_pool_query(r->app->pool, (int)r->app->conf.db_pool_wait, sql,
+                            n, params, err);
 }
 
 /* An error of our own, before anything else went to the client. */
@@ -268,17 +262,7 @@ claim(struct req *r)
     snprintf(resv, sizeof(resv), "%" PRId64, r->ticket.reservation_id);
     snprintf(key, sizeof(key), "%" PRId64, r->ticket.key_id);
     snprintf(ttl, sizeof(ttl), "%" PRId64, r->app->conf.reservation_ttl);
-    res =
-        db_call(r,
-                "SELECT c.tokens, array_to_json(c.allowed_models), "
-                "c.force_model, (SELECT value FROM settings WHERE name = "
-                "'force_model'), c.max_output_tokens, "
-                "tg_setting_int('output_cap'), "
-                "tg_setting_int('reservation_tokens'), (SELECT capture_bodies "
-                "FROM api_keys WHERE id = $2::bigint), c.key_name, (SELECT "
-                "value FROM settings WHERE name = 'upstream_url') FROM "
-                "tg_claim($1, $2, $3) c",
-                3, params, &err);
+    res = db_call(r, "SELECT * FROM tg_claim($1, $2, $3)", 3, params, &err);
     if (res == NULL) {
         refuse(r, 503, "service_unavailable",
                "Service temporarily unavailable: the quota database cannot "

@@ -6,6 +6,7 @@ anything but what was killed."""
 import contextlib
 import json
 import os
+import pathlib
 import shlex
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import INVARIANTS, PGBIN
+from conftest import INVARIANTS, PGBIN, TOP
 from stack import FAKE, Stack, wait_for
 
 CHAT = {"model": "llama3", "messages": [{"role": "user", "content": "hi"}]}
@@ -181,3 +182,35 @@ def test_settlement_during_an_outage_is_spooled_and_replayed(stack):
     assert show(stack, name)["tokens_today"] == 18
     assert stack.tg.ok("sweep").stdout.count("replayed 0") == 1  # idempotent
     works(stack, auth)
+
+
+def claim_function(extra_column):
+    """tg_claim as sql/009 defines it, or with one more column at the end,
+    as a later migration might return (the relay reads columns by
+    position, so it still works with either)."""
+    text = (pathlib.Path(TOP) / "sql" / "009_lean_path.sql").read_text()
+    start = text.index("DROP FUNCTION tg_claim(")
+    sql = text[start:text.index("END $$;", start) + len("END $$;")]
+    if extra_column:
+        sql = sql.replace("setting_upstream_url text)", "setting_upstream_url text, spare integer)")
+        sql = sql.replace("k.capture_bodies, k.name, s.upstream_url\n", "k.capture_bodies, k.name, s.upstream_url, 0\n")
+        assert "spare integer" in sql and "s.upstream_url, 0" in sql
+    return sql
+
+
+def test_a_function_replaced_under_the_running_relay_is_prepared_again(stack):
+    # The relay prepares its statements once per pooled connection; a
+    # migration that changes what a function returns makes PostgreSQL
+    # refuse those ("cached plan must not change result type"). The relay
+    # must prepare again, not answer 503 until it is restarted.
+    name, auth = new_key(stack, "--tokens-day", "100000")
+    for _ in range(3):  # the pool lends its last-returned connection first
+        works(stack, auth)
+    try:
+        stack.db.rows(claim_function(extra_column=True))
+        for _ in range(3):
+            works(stack, auth)
+    finally:
+        stack.db.rows(claim_function(extra_column=False))
+    works(stack, auth)
+    assert show(stack, name)["requests_today"] == 7
