@@ -125,12 +125,18 @@ relay_upstream_reply(struct relay_xfer *x, const char *body, size_t len)
     return 0;
 }
 
+/* libcurl calls the progress callback many times a millisecond while data
+ * flows; a poll(2) each time was a dozen system calls per small request.
+ * A client that left is noticed within this, or at the next write. */
+#define PEER_CHECK_MS 50
+
 struct cb {
     struct relay_xfer *x;
     CURL *curl;
     int64_t t0;
     int64_t last_data; /* when the upstream last sent something */
     int64_t last_tick;
+    int64_t last_peer_check;
     bool silent; /* it stayed silent past idle_timeout */
 };
 
@@ -159,17 +165,20 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
             curl_off_t un)
 {
     struct cb *c = arg;
+    int64_t now = now_ms();
 
     (void)dt, (void)dn, (void)ut, (void)un;
-    if (relay_peer_closed(c->x->fcgi->ipcFd))
-        c->x->client_gone = true;
+    if (now - c->last_peer_check >= PEER_CHECK_MS) {
+        c->last_peer_check = now;
+        if (relay_peer_closed(c->x->fcgi->ipcFd))
+            c->x->client_gone = true;
+    }
     /* Our own idle timer: libcurl's low-speed check averages over its
      * window and fires several windows late. */
-    if (now_ms() - c->last_data > c->x->idle_timeout * 1000)
+    if (now - c->last_data > c->x->idle_timeout * 1000)
         c->silent = true;
-    if (c->x->tick != NULL &&
-        now_ms() - c->last_tick >= c->x->tick_every * 1000) {
-        c->last_tick = now_ms();
+    if (c->x->tick != NULL && now - c->last_tick >= c->x->tick_every * 1000) {
+        c->last_tick = now;
         c->x->tick(c->x->tick_arg);
     }
     return c->x->client_gone || c->silent ? 1 : 0;
@@ -210,7 +219,8 @@ relay_upstream_run(CURL *curl, const char *method, const char *url,
                    struct relay_xfer *x, struct tg_err *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct cb c = {x, curl, now_ms(), now_ms(), now_ms(), false};
+    int64_t t0 = now_ms();
+    struct cb c = {x, curl, t0, t0, t0, t0, false};
     CURLcode cc;
 
     x->ttfb_ms = -1;
