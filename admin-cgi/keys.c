@@ -203,6 +203,19 @@ change_status(enum tg_code rc)
 
 /* ---- list -------------------------------------------------------------- */
 
+/* page_keys' columns, in its query's order, then the count of all rows. */
+enum { KEYS_TOTAL = 11 };
+static const struct col key_cols[] = {
+    {"Name", COL_KEY, 0, 1, NULL, true},
+    {"Key", COL_CODE, 2, 0, NULL, false},
+    {"Scope", COL_TEXT, 3, 0, NULL, false},
+    {"Tokens today", COL_USAGE, 4, 5, NULL, false},
+    {"Tokens this month", COL_USAGE, 6, 7, NULL, false},
+    {"Requests today", COL_NUM, 8, 0, NULL, false},
+    {"Expires", COL_ISOTIME, 9, 0, "never", false},
+    {"State", COL_BADGE, 10, 0, NULL, false},
+};
+
 void
 page_keys(struct admin *a)
 {
@@ -210,12 +223,12 @@ page_keys(struct admin *a)
     const char *sort = admin_param(&a->query, "sort");
     const char *pg = admin_param(&a->query, "page");
     const struct sort *s = &sorts[0];
-    const char *params[3];
+    const char *params[4];
     char sql[1024], off[24];
     int64_t page = 1, total;
     PGresult *res;
     size_t i;
-    int r, rows;
+    int rows;
 
     for (i = 0; sort != NULL && i < sizeof(sorts) / sizeof(sorts[0]); i++)
         if (strcmp(sort, sorts[i].name) == 0)
@@ -227,16 +240,22 @@ page_keys(struct admin *a)
     params[0] = a->conf.time_zone;
     params[1] = q != NULL ? q : "";
     params[2] = off;
+    params[3] = a->conf.key_prefix;
     snprintf(sql, sizeof(sql),
-             "SELECT report, count(*) OVER () FROM tg_key_report($1) WHERE "
-             "$2 = '' OR strpos(lower(name), lower($2)) > 0 ORDER BY %s "
+             "SELECT id, name, $4 || (report->>'display_prefix') || '…', "
+             "report->>'scope', report->>'tokens_today', "
+             "report->>'tokens_day_limit', report->>'tokens_month', "
+             "report->>'tokens_month_limit', report->>'requests_today', "
+             "report->>'expires_at', report->>'state', count(*) OVER () "
+             "FROM tg_key_report($1) WHERE $2 = '' OR "
+             "strpos(lower(name), lower($2)) > 0 ORDER BY %s "
              "LIMIT %d OFFSET $3::bigint",
              s->sql, ADMIN_PAGE_SIZE);
-    res = query(a, sql, 3, params);
+    res = query(a, sql, 4, params);
     if (res == NULL)
         return;
     rows = PQntuples(res);
-    total = rows > 0 ? atoll(PQgetvalue(res, 0, 1)) : 0;
+    total = rows > 0 ? atoll(PQgetvalue(res, 0, KEYS_TOTAL)) : 0;
     page_begin(a, "Keys", "/keys");
     tg_buf_puts(&a->out, "<form method=\"get\" class=\"filters\" action=\"");
     esc(a, a->base);
@@ -262,45 +281,7 @@ page_keys(struct admin *a)
                q != NULL && q[0] ? "No key matches that name."
                                  : "No keys yet.");
     } else {
-        tg_buf_puts(&a->out,
-                    "<div class=\"scroll\"><table><thead><tr><th scope="
-                    "\"col\">Name</th><th scope=\"col\">Key</th><th scope="
-                    "\"col\">Scope</th><th scope=\"col\">Tokens today</th>"
-                    "<th scope=\"col\">Tokens this month</th><th scope="
-                    "\"col\" class=\"num\">Requests today</th><th scope="
-                    "\"col\">Expires</th><th scope=\"col\">State</th></tr>"
-                    "</thead><tbody>");
-        for (r = 0; r < rows; r++) {
-            json_t *rep = json_loads(PQgetvalue(res, r, 0), 0, NULL);
-            char path[64];
-
-            if (rep == NULL)
-                continue;
-            snprintf(path, sizeof(path), "/keys/%lld",
-                     (long long)json_integer_value(json_object_get(rep, "id")));
-            tg_buf_puts(&a->out, "<tr><th scope=\"row\">");
-            link(a, path, jstr(rep, "name"));
-            tg_buf_puts(&a->out, "</th><td><code>");
-            esc(a, a->conf.key_prefix);
-            esc(a, jstr(rep, "display_prefix"));
-            tg_buf_puts(&a->out, "…</code></td><td>");
-            esc(a, jstr(rep, "scope"));
-            tg_buf_puts(&a->out, "</td><td class=\"usage\">");
-            put_usage(a, json_object_get(rep, "tokens_today"),
-                      json_object_get(rep, "tokens_day_limit"));
-            tg_buf_puts(&a->out, "</td><td class=\"usage\">");
-            put_usage(a, json_object_get(rep, "tokens_month"),
-                      json_object_get(rep, "tokens_month_limit"));
-            tg_buf_puts(&a->out, "</td><td class=\"num\">");
-            put_int(a, json_object_get(rep, "requests_today"), "0");
-            tg_buf_puts(&a->out, "</td><td>");
-            put_time(a, jstr(rep, "expires_at"), "never");
-            tg_buf_puts(&a->out, "</td><td>");
-            state_badge(a, jstr(rep, "state"));
-            tg_buf_puts(&a->out, "</td></tr>");
-            json_decref(rep);
-        }
-        tg_buf_puts(&a->out, "</tbody></table></div>");
+        put_table(a, NULL, key_cols, sizeof(key_cols) / sizeof(*key_cols), res);
     }
     if (total > ADMIN_PAGE_SIZE) {
         int64_t last = (total + ADMIN_PAGE_SIZE - 1) / ADMIN_PAGE_SIZE;
@@ -412,17 +393,31 @@ page_key_create(struct admin *a)
 
 #define BODY_SHOWN 8192 /* characters of a captured body on the page */
 
+/* requests_table's columns, in its query's order. */
+static const struct col request_cols[] = {
+    {"Time", COL_TIME, 0, 0, NULL, false},
+    {"Key", COL_KEY, 1, 2, "deleted", false},
+    {"Model", COL_TEXT, 3, 0, NULL, false},
+    {"Endpoint", COL_CODE, 4, 0, NULL, false},
+    {"Status", COL_TEXT, 5, 0, NULL, false},
+    {"Prompt", COL_NUM, 6, 0, NULL, false},
+    {"Completion", COL_NUM, 7, 0, NULL, false},
+    {"Latency ms", COL_NUM, 8, 0, NULL, false},
+    {"TTFB ms", COL_NUM, 9, 0, NULL, false},
+    {"Body", COL_DETAILS, 10, 0, "body", false},
+};
+
 void
 requests_table(struct admin *a, const char *where, int n,
                const char *const *params, int limit)
 {
     char sql[2048];
     PGresult *res;
-    int r;
 
     snprintf(sql, sizeof(sql),
              "SELECT to_char(e.at AT TIME ZONE $1, 'YYYY-MM-DD HH24:MI:SS'), "
-             "e.key_id, k.name, e.model, e.endpoint, e.status, e.http_status, "
+             "e.key_id, k.name, e.model, e.endpoint, "
+             "concat(e.http_status, ' ', e.status), "
              "e.prompt_tokens, e.completion_tokens, e.latency_ms, e.ttfb_ms, "
              "(SELECT left(b.body, " ADMIN_STR(
                  BODY_SHOWN) ") FROM "
@@ -440,53 +435,8 @@ requests_table(struct admin *a, const char *where, int n,
         PQclear(res);
         return;
     }
-    tg_buf_puts(&a->out,
-                "<div class=\"scroll\"><table class=\"requests\"><thead><tr>"
-                "<th scope=\"col\">Time</th><th scope=\"col\">Key</th>"
-                "<th scope=\"col\">Model</th><th scope=\"col\">Endpoint</th>"
-                "<th scope=\"col\">Status</th><th scope=\"col\" "
-                "class=\"num\">Prompt</th><th scope=\"col\" class=\"num\">"
-                "Completion</th><th scope=\"col\" class=\"num\">Latency "
-                "ms</th><th scope=\"col\" class=\"num\">TTFB ms</th><th "
-                "scope=\"col\">Body</th></tr>"
-                "</thead><tbody>");
-    for (r = 0; r < PQntuples(res); r++) {
-        char path[64];
-
-        tg_buf_puts(&a->out, "<tr><td><time>");
-        esc(a, PQgetvalue(res, r, 0));
-        tg_buf_puts(&a->out, "</time></td><td>");
-        if (!PQgetisnull(res, r, 2)) {
-            snprintf(path, sizeof(path), "/keys/%s", PQgetvalue(res, r, 1));
-            link(a, path, PQgetvalue(res, r, 2));
-        } else {
-            tg_buf_puts(&a->out, "<span class=\"muted\">deleted</span>");
-        }
-        tg_buf_puts(&a->out, "</td><td>");
-        esc(a, PQgetvalue(res, r, 3));
-        tg_buf_puts(&a->out, "</td><td><code>");
-        esc(a, PQgetvalue(res, r, 4));
-        tg_buf_puts(&a->out, "</code></td><td>");
-        esc(a, PQgetvalue(res, r, 6));
-        tg_buf_puts(&a->out, " ");
-        esc(a, PQgetvalue(res, r, 5));
-        tg_buf_puts(&a->out, "</td><td class=\"num\">");
-        esc(a, PQgetvalue(res, r, 7));
-        tg_buf_puts(&a->out, "</td><td class=\"num\">");
-        esc(a, PQgetvalue(res, r, 8));
-        tg_buf_puts(&a->out, "</td><td class=\"num\">");
-        esc(a, PQgetvalue(res, r, 9));
-        tg_buf_puts(&a->out, "</td><td class=\"num\">");
-        esc(a, PQgetvalue(res, r, 10));
-        tg_buf_puts(&a->out, "</td><td>");
-        if (!PQgetisnull(res, r, 11)) {
-            tg_buf_puts(&a->out, "<details><summary>body</summary><pre>");
-            esc(a, PQgetvalue(res, r, 11));
-            tg_buf_puts(&a->out, "</pre></details>");
-        }
-        tg_buf_puts(&a->out, "</td></tr>");
-    }
-    tg_buf_puts(&a->out, "</tbody></table></div>");
+    put_table(a, "requests", request_cols,
+              sizeof(request_cols) / sizeof(*request_cols), res);
     PQclear(res);
 }
 

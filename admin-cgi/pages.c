@@ -181,20 +181,16 @@ put_int(struct admin *a, json_t *v, const char *none)
 }
 
 /* "used / limit" with a <meter> (no inline style needed for the bar). */
-void
-put_usage(struct admin *a, json_t *used, json_t *limit)
+static void
+usage(struct admin *a, long long u, bool limited, long long l)
 {
-    long long u = json_is_integer(used) ? json_integer_value(used) : 0;
-
-    if (!json_is_integer(limit)) {
+    if (!limited) {
         tg_buf_appendf(&a->out,
                        "<span class=\"num\">%lld</span> <span "
                        "class=\"muted\">/ unlimited</span>",
                        u);
         return;
     }
-    long long l = json_integer_value(limit);
-
     tg_buf_appendf(&a->out,
                    "<meter min=\"0\" max=\"%lld\" low=\"%lld\" high=\"%lld\" "
                    "optimum=\"0\" value=\"%lld\">%lld of %lld</meter> "
@@ -205,6 +201,13 @@ put_usage(struct admin *a, json_t *used, json_t *limit)
 }
 
 void
+put_usage(struct admin *a, json_t *used, json_t *limit)
+{
+    usage(a, json_is_integer(used) ? json_integer_value(used) : 0,
+          json_is_integer(limit), json_integer_value(limit));
+}
+
+void
 state_badge(struct admin *a, const char *state)
 {
     tg_buf_puts(&a->out, "<span class=\"badge ");
@@ -212,6 +215,95 @@ state_badge(struct admin *a, const char *state)
     tg_buf_puts(&a->out, "\">");
     esc(a, state != NULL ? state : "unknown");
     tg_buf_puts(&a->out, "</span>");
+}
+
+static void
+put_cell(struct admin *a, const struct col *c, PGresult *res, int r)
+{
+    const char *v = PQgetvalue(res, r, c->field);
+    bool null = PQgetisnull(res, r, c->field);
+    char path[64];
+
+    switch (c->how) {
+    case COL_TEXT:
+    case COL_NUM:
+        esc(a, v);
+        break;
+    case COL_CODE:
+    case COL_TIME:
+        tg_buf_puts(&a->out, c->how == COL_CODE ? "<code>" : "<time>");
+        esc(a, v);
+        tg_buf_puts(&a->out, c->how == COL_CODE ? "</code>" : "</time>");
+        break;
+    case COL_ISOTIME:
+        put_time(a, null ? NULL : v, c->text);
+        break;
+    case COL_KEY:
+        if (PQgetisnull(res, r, c->field2)) {
+            tg_buf_puts(&a->out, "<span class=\"muted\">");
+            esc(a, c->text);
+            tg_buf_puts(&a->out, "</span>");
+            break;
+        }
+        snprintf(path, sizeof(path), "/keys/%s", v);
+        link(a, path, PQgetvalue(res, r, c->field2));
+        break;
+    case COL_USAGE:
+        usage(a, atoll(v), !PQgetisnull(res, r, c->field2),
+              atoll(PQgetvalue(res, r, c->field2)));
+        break;
+    case COL_BADGE:
+        state_badge(a, null ? NULL : v);
+        break;
+    case COL_DETAILS:
+        if (null)
+            break;
+        tg_buf_puts(&a->out, "<details><summary>");
+        esc(a, c->text);
+        tg_buf_puts(&a->out, "</summary><pre>");
+        esc(a, v);
+        tg_buf_puts(&a->out, "</pre></details>");
+        break;
+    }
+}
+
+static const char *
+col_class(const struct col *c)
+{
+    return c->how == COL_NUM     ? " class=\"num\""
+           : c->how == COL_USAGE ? " class=\"usage\""
+                                 : "";
+}
+
+void
+put_table(struct admin *a, const char *cls, const struct col *cols,
+          size_t ncols, PGresult *res)
+{
+    size_t c;
+    int r;
+
+    tg_buf_puts(&a->out, "<div class=\"scroll\"><table");
+    if (cls != NULL)
+        tg_buf_appendf(&a->out, " class=\"%s\"", cls);
+    tg_buf_puts(&a->out, "><thead><tr>");
+    for (c = 0; c < ncols; c++) /* numbers align under their header */
+        tg_buf_appendf(&a->out, "<th scope=\"col\"%s>%s</th>",
+                       cols[c].how == COL_NUM ? " class=\"num\"" : "",
+                       cols[c].label);
+    tg_buf_puts(&a->out, "</tr></thead><tbody>");
+    for (r = 0; r < PQntuples(res); r++) {
+        tg_buf_puts(&a->out, "<tr>");
+        for (c = 0; c < ncols; c++) {
+            if (cols[c].row_header)
+                tg_buf_puts(&a->out, "<th scope=\"row\">");
+            else
+                tg_buf_appendf(&a->out, "<td%s>", col_class(&cols[c]));
+            put_cell(a, &cols[c], res, r);
+            tg_buf_puts(&a->out, cols[c].row_header ? "</th>" : "</td>");
+        }
+        tg_buf_puts(&a->out, "</tr>");
+    }
+    tg_buf_puts(&a->out, "</tbody></table></div>");
 }
 
 /* Runs a query; NULL (and the error page rendered) on failure. */

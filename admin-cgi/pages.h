@@ -23,6 +23,30 @@ void put_time(struct admin *a, const char *iso, const char *none);
 void put_int(struct admin *a, json_t *v, const char *none);
 void put_usage(struct admin *a, json_t *used, json_t *limit);
 void state_badge(struct admin *a, const char *state);
+
+/* A list table's columns, said once: each gives its header cell and how a
+ * row of the PGresult becomes its cell. Every value is escaped. */
+enum col_how {
+    COL_TEXT,    /* the value */
+    COL_NUM,     /* the value, class "num" on header and cell */
+    COL_CODE,    /* <code>value</code> */
+    COL_TIME,    /* <time>value</time>, the value already formatted */
+    COL_ISOTIME, /* a report time as put_time() shows it; NULL: text */
+    COL_KEY,     /* a link to /keys/<value> named by field2; NULL: muted text */
+    COL_USAGE,   /* put_usage() of value (used) and field2 (limit) */
+    COL_BADGE,   /* state_badge() of the value */
+    COL_DETAILS, /* <details> summarised by text; nothing when NULL */
+};
+struct col {
+    const char *label; /* the header; markup, not escaped */
+    enum col_how how;
+    int field, field2;
+    const char *text;
+    bool row_header; /* <th scope="row"> rather than <td> */
+};
+/* The whole table (class cls, or none) of every row of res. */
+void put_table(struct admin *a, const char *cls, const struct col *cols,
+               size_t ncols, PGresult *res);
 /* A query whose failure renders the error page; the caller PQclear()s. */
 PGresult *query(struct admin *a, const char *sql, int n,
                 const char *const *params);

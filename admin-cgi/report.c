@@ -156,6 +156,15 @@ out:
     PQclear(res);
 }
 
+/* page_usage's top keys, in its query's order. */
+static const struct col top_key_cols[] = {
+    {"Key", COL_KEY, 0, 1, "deleted key", true},
+    {"Requests", COL_NUM, 2, 0, NULL, false},
+    {"Prompt tokens", COL_NUM, 3, 0, NULL, false},
+    {"Completion tokens", COL_NUM, 4, 0, NULL, false},
+    {"Total", COL_NUM, 5, 0, NULL, false},
+};
+
 void
 page_usage(struct admin *a)
 {
@@ -164,7 +173,6 @@ page_usage(struct admin *a)
     const char *params[1] = {p0};
     PGresult *res;
     size_t i;
-    int r;
 
     snprintf(p0, sizeof(p0), "%lld",
              (long long)(time(NULL) - (time_t)w->bucket * w->n));
@@ -193,34 +201,8 @@ page_usage(struct admin *a)
     if (PQntuples(res) == 0)
         notice(a, "empty", "No requests in this window.");
     else
-        tg_buf_puts(&a->out,
-                    "<div class=\"scroll\"><table><thead><tr><th scope="
-                    "\"col\">Key</th><th scope=\"col\" class=\"num\">"
-                    "Requests</th><th scope=\"col\" class=\"num\">Prompt "
-                    "tokens</th><th scope=\"col\" class=\"num\">Completion "
-                    "tokens</th><th scope=\"col\" class=\"num\">Total</th>"
-                    "</tr></thead><tbody>");
-    for (r = 0; r < PQntuples(res); r++) {
-        char path[64];
-        int c;
-
-        tg_buf_puts(&a->out, "<tr><th scope=\"row\">");
-        if (PQgetisnull(res, r, 1)) {
-            tg_buf_puts(&a->out, "<span class=\"muted\">deleted key</span>");
-        } else {
-            snprintf(path, sizeof(path), "/keys/%s", PQgetvalue(res, r, 0));
-            link(a, path, PQgetvalue(res, r, 1));
-        }
-        tg_buf_puts(&a->out, "</th>");
-        for (c = 2; c <= 5; c++) {
-            tg_buf_puts(&a->out, "<td class=\"num\">");
-            esc(a, PQgetvalue(res, r, c));
-            tg_buf_puts(&a->out, "</td>");
-        }
-        tg_buf_puts(&a->out, "</tr>");
-    }
-    if (PQntuples(res) > 0)
-        tg_buf_puts(&a->out, "</tbody></table></div>");
+        put_table(a, NULL, top_key_cols,
+                  sizeof(top_key_cols) / sizeof(*top_key_cols), res);
     PQclear(res);
     tg_buf_puts(&a->out, "<h2>Download</h2><form method=\"get\" "
                          "class=\"filters\" action=\"");
@@ -588,6 +570,14 @@ page_health(struct admin *a)
 
 /* ---- audit ------------------------------------------------------------- */
 
+static const struct col audit_cols[] = {
+    {"Time", COL_TIME, 0, 0, NULL, false},
+    {"Who", COL_TEXT, 1, 0, NULL, false},
+    {"Action", COL_TEXT, 2, 0, NULL, false},
+    {"What", COL_TEXT, 3, 0, NULL, false},
+    {"Change", COL_DETAILS, 4, 0, "before / after", false},
+};
+
 void
 page_audit(struct admin *a)
 {
@@ -596,7 +586,6 @@ page_audit(struct admin *a)
     const char *params[2] = {a->conf.time_zone, off};
     int64_t page = 1;
     PGresult *res;
-    int r;
 
     if (pg != NULL && tg_conf_parse_int(pg, 1, 1000000, &page) != TG_OK)
         page = 1;
@@ -614,31 +603,8 @@ page_audit(struct admin *a)
     if (PQntuples(res) == 0)
         notice(a, "empty", "No changes recorded.");
     else
-        tg_buf_puts(&a->out,
-                    "<div class=\"scroll\"><table><thead><tr><th scope="
-                    "\"col\">Time</th><th scope=\"col\">Who</th><th scope="
-                    "\"col\">Action</th><th scope=\"col\">What</th><th "
-                    "scope=\"col\">Change</th></tr></thead><tbody>");
-    for (r = 0; r < PQntuples(res); r++) {
-        int c;
-
-        tg_buf_puts(&a->out, "<tr>");
-        for (c = 0; c < 4; c++) {
-            tg_buf_puts(&a->out, c == 0 ? "<td><time>" : "<td>");
-            esc(a, PQgetvalue(res, r, c));
-            tg_buf_puts(&a->out, c == 0 ? "</time></td>" : "</td>");
-        }
-        tg_buf_puts(&a->out, "<td>");
-        if (!PQgetisnull(res, r, 4)) {
-            tg_buf_puts(&a->out, "<details><summary>before / after"
-                                 "</summary><pre>");
-            esc(a, PQgetvalue(res, r, 4));
-            tg_buf_puts(&a->out, "</pre></details>");
-        }
-        tg_buf_puts(&a->out, "</td></tr>");
-    }
-    if (PQntuples(res) > 0)
-        tg_buf_puts(&a->out, "</tbody></table></div>");
+        put_table(a, NULL, audit_cols, sizeof(audit_cols) / sizeof(*audit_cols),
+                  res);
     tg_buf_puts(&a->out, "<nav class=\"pages\" aria-label=\"Pages\">");
     if (page > 1) {
         tg_buf_puts(&a->out, "<a rel=\"prev\" href=\"");

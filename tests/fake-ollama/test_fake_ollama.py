@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -311,20 +310,66 @@ def test_embeddings(fake):
 def test_record_file(fake):
     request(fake, "POST", "/api/generate?x=1", {"model": "llama3", "prompt": "rec"},
             {"X-Test-Id": "record-1"})
-    # The line is written just after the response has been sent: poll briefly.
-    deadline, rec = time.time() + 3, None
-    while rec is None and time.time() < deadline:
-        with open(fake["record"]) as f:
-            recs = [json.loads(line) for line in f]
-        rec = next((r for r in recs if r["headers"].get("x-test-id") == "record-1"), None)
-        time.sleep(0.02)
+    # The line is written just after the response has been sent; a read of
+    # /_fake/requests waits for it.
+    _, data = request(fake, "GET", "/_fake/requests")
+    assert any(r["headers"].get("x-test-id") == "record-1" for r in json.loads(data))
+    with open(fake["record"]) as f:
+        recs = [json.loads(line) for line in f]
+    rec = next((r for r in recs if r["headers"].get("x-test-id") == "record-1"), None)
     assert rec is not None
     assert rec["method"] == "POST" and rec["path"] == "/api/generate" and rec["query"] == "x=1"
     assert json.loads(rec["body"]) == {"model": "llama3", "prompt": "rec"}
     assert rec["status"] == 200 and rec["chunks_sent"] == 9 and rec["client_gone"] is False
     assert rec["t_start"] <= rec["t_end"]
-    _, data = request(fake, "GET", "/_fake/requests")
-    assert any(r["headers"].get("x-test-id") == "record-1" for r in json.loads(data))
+
+
+def test_requests_include_every_answered_request(fake):
+    """The record is appended after the answer has gone out, so a read sent
+    the moment an answer arrives (on a connection opened beforehand) used to
+    miss it now and then; the read now waits for requests in flight."""
+    def connected():
+        conn = http.client.HTTPConnection("127.0.0.1", fake["port"], timeout=10)
+        conn.connect()
+        return conn
+
+    def answer(conn, method, path, body=None):
+        conn.request(method, path, body=body and json.dumps(body))
+        data = conn.getresponse().read()
+        conn.close()
+        return data
+
+    n0 = len(json.loads(request(fake, "GET", "/_fake/requests")[1]))
+    missed = []
+    for i in range(300):
+        ask, read = connected(), connected()
+        answer(ask, "POST", "/api/generate", {"model": "llama3", "prompt": "race %d" % i, "stream": i % 2 == 0})
+        n = len(json.loads(answer(read, "GET", "/_fake/requests")))
+        if n != n0 + i + 1:
+            missed.append(i)
+    assert missed == []
+
+
+def test_a_stream_held_open_delays_a_read_only_boundedly(tmp_path):
+    proc, port, _ = start_fake(tmp_path)
+    try:
+        fake = {"port": port}
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        body = json.dumps({"model": "slow", "prompt": "held", "options": {"fake_tokens": 1000}}).encode()
+        sock.sendall(b"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        assert b'"done":false' in sock.recv(4096)
+        # The stream goes on (200 s of tokens): the read answers anyway,
+        # without it.
+        resp, data = request(fake, "GET", "/_fake/requests")
+        assert resp.status == 200 and json.loads(data) == []
+        sock.close()
+        # Once the client has gone the fake stops and records at once.
+        _, data = request(fake, "GET", "/_fake/requests")
+        recs = json.loads(data)
+        assert len(recs) == 1 and recs[0]["client_gone"] is True, recs
+    finally:
+        stop_fake(proc)
 
 
 @pytest.mark.parametrize("path,req,marker", [
@@ -343,12 +388,9 @@ def test_client_disconnect_on_slow(fake, path, req, marker):
         assert chunk
         buf += chunk
     sock.close()
-    deadline = time.time() + 3
-    rec = None
-    while time.time() < deadline and rec is None:
-        _, data = request(fake, "GET", "/_fake/requests")
-        rec = next((r for r in json.loads(data) if r["body"] == body.decode()), None)
-        time.sleep(0.05)
+    # The fake sees the peer leave at once, and the read waits for its record.
+    _, data = request(fake, "GET", "/_fake/requests")
+    rec = next((r for r in json.loads(data) if r["body"] == body.decode()), None)
     assert rec is not None, "no record for the abandoned stream"
     assert rec["client_gone"] is True and rec["status"] == 200
     assert 2 <= rec["chunks_sent"] < 8
