@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "clock.h"
 #include "request.h"
 
 const char *
@@ -14,11 +15,7 @@ tg_request_param(const struct tg_request *r, const char *name)
 long
 tg_request_ms(const struct tg_request *r)
 {
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - r->t0.tv_sec) * 1000 +
-           (t.tv_nsec - r->t0.tv_nsec) / 1000000;
+    return (long)(tg_clock_ms() - r->t0_ms);
 }
 
 /* "/api/api/chat" is "/api/chat", "/v1/v1/models" is "/v1/models": some
@@ -49,7 +46,7 @@ tg_request_begin(struct tg_request *r, FCGX_Request *fcgi, const char *method,
     const char *q;
     size_t n;
 
-    clock_gettime(CLOCK_MONOTONIC, &r->t0);
+    r->t0_ms = tg_clock_ms();
     r->fcgi = fcgi;
     r->method = method != NULL ? method : tg_request_param(r, "REQUEST_METHOD");
     if (r->method == NULL)

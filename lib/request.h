@@ -4,7 +4,7 @@
 #define TG_REQUEST_H
 
 #include <fcgiapp.h>
-#include <time.h>
+#include <stdint.h>
 
 #include "endpoint.h"
 #include "log.h"
@@ -18,7 +18,7 @@ struct tg_request {
     const char *query;      /* after '?', NULL if none */
     struct tg_endpoint ep;
     char rid[TG_RID_MAX + 1];
-    struct timespec t0;
+    int64_t t0_ms; /* tg_clock_ms() when it began */
 };
 
 /* Reads the request line from the params. method and uri, when not NULL,

@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
+#include "clock.h"
 #include "upstream.h"
 
 int
@@ -31,15 +31,6 @@ relay_peer_closed(int fd)
 
     return poll(&p, 1, 0) > 0 &&
            (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
-
-static int64_t
-now_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* Our response head, once: the upstream's status and content type. */
@@ -96,7 +87,7 @@ start_body(struct relay_xfer *x, CURL *curl, int64_t t0)
 {
     x->started = true;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &x->status);
-    x->ttfb_ms = now_ms() - t0;
+    x->ttfb_ms = tg_clock_ms() - t0;
     relay_count_init(&x->count, relay_count_wire_for(x->content_type),
                      x->strip_usage);
     x->held = x->hold != NULL &&
@@ -146,7 +137,7 @@ on_body(char *p, size_t size, size_t nmemb, void *arg)
     struct cb *c = arg;
     size_t n = size * nmemb;
 
-    c->last_data = now_ms();
+    c->last_data = tg_clock_ms();
     if (!c->x->started)
         start_body(c->x, c->curl, c->t0);
     if (c->x->held) {
@@ -165,7 +156,7 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
             curl_off_t un)
 {
     struct cb *c = arg;
-    int64_t now = now_ms();
+    int64_t now = tg_clock_ms();
 
     (void)dt, (void)dn, (void)ut, (void)un;
     if (now - c->last_peer_check >= PEER_CHECK_MS) {
@@ -219,7 +210,7 @@ relay_upstream_run(CURL *curl, const char *method, const char *url,
                    struct relay_xfer *x, struct tg_err *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    int64_t t0 = now_ms();
+    int64_t t0 = tg_clock_ms();
     struct cb c = {x, curl, t0, t0, t0, t0, false};
     CURLcode cc;
 

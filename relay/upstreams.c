@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "keys.h"
 #include "log.h"
@@ -45,15 +45,6 @@ struct relay_upstreams {
     int n;
     struct up up[TG_UPSPEC_MAX];
 };
-
-static int64_t
-now_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static void
 hint(const char *key, char *dst, size_t cap)
@@ -264,7 +255,7 @@ bool
 relay_upstreams_pick(struct relay_upstreams *u, const char *model,
                      uint32_t skip, struct relay_pick *out)
 {
-    int64_t now = now_ms();
+    int64_t now = tg_clock_ms();
     int i, best = -1, best_key = -1;
 
     pthread_mutex_lock(&u->mu);
@@ -363,7 +354,7 @@ relay_upstreams_done(struct relay_upstreams *u, const struct relay_pick *p,
                      enum relay_up_result res, long retry_after, int64_t tokens,
                      const char *why)
 {
-    int64_t now = now_ms();
+    int64_t now = tg_clock_ms();
     struct up *up;
 
     pthread_mutex_lock(&u->mu);
@@ -418,7 +409,7 @@ int
 relay_upstreams_state(struct relay_upstreams *u, struct relay_up_state *out,
                       int max)
 {
-    int64_t now = now_ms();
+    int64_t now = tg_clock_ms();
     int i;
 
     pthread_mutex_lock(&u->mu);
@@ -432,7 +423,7 @@ void
 relay_upstreams_observe(struct relay_upstreams *u, const char *url, bool ok,
                         const char *why)
 {
-    int64_t now = now_ms();
+    int64_t now = tg_clock_ms();
     struct up *up;
 
     pthread_mutex_lock(&u->mu);
@@ -456,7 +447,7 @@ relay_upstreams_stale(struct relay_upstreams *u, const char *url, int64_t ms)
 
     pthread_mutex_lock(&u->mu);
     up = find(u, -1, 0, url);
-    stale = up != NULL && now_ms() - up->seen_ms >= ms;
+    stale = up != NULL && tg_clock_ms() - up->seen_ms >= ms;
     pthread_mutex_unlock(&u->mu);
     return stale;
 }
