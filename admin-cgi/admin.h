@@ -57,6 +57,10 @@ void admin_header(struct admin *a, const char *fmt, ...) TG_PRINTF(2, 3);
 void admin_redirect(struct admin *a, const char *path); /* 303 to base+path */
 void admin_json(struct admin *a, int status, json_t *doc); /* steals doc */
 void admin_json_error(struct admin *a, int status, const char *msg);
+/* What a failed request may tell its client (tg_err_client); err->msg is
+ * logged under the request id that the client is shown. buflen >= 64. */
+const char *admin_err_client(const struct tg_err *err, char *buf,
+                             size_t buflen);
 
 /* A key's tg_key_report JSON by id (new reference) or NULL with err. */
 json_t *admin_key_report(struct admin *a, const char *id, struct tg_err *err);

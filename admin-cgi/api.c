@@ -94,9 +94,12 @@ static void
 fail(struct admin *a, enum tg_code rc, const struct tg_err *err)
 {
     int status = rc == TG_E_USAGE ? 400 : tg_code_http_status(rc);
+    struct tg_err e = *err;
+    char buf[128];
 
+    e.code = rc;
     admin_json_error(a, status >= 500 && rc != TG_E_DB_DOWN ? 500 : status,
-                     status >= 500 ? tg_code_name(rc) : err->msg);
+                     admin_err_client(&e, buf, sizeof(buf)));
 }
 
 static void

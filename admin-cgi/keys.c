@@ -172,25 +172,6 @@ make_ctx(struct admin *a, struct tg_keyops_ctx *ctx)
     ctx->key_prefix = a->conf.key_prefix;
 }
 
-/* A user-facing message for a failed change: theirs to fix, or ours. */
-static const char *
-change_message(const struct tg_err *err)
-{
-    switch (err->code) {
-    case TG_E_USAGE:
-    case TG_E_CONFLICT:
-    case TG_E_NOT_FOUND:
-        return err->msg;
-    case TG_E_BAD_REQUEST:
-        return "A value is not valid (check the times and numbers).";
-    case TG_E_DB_DOWN:
-        return "PostgreSQL cannot be reached right now; nothing changed.";
-    default:
-        return "Something went wrong; nothing changed. The server log says "
-               "what.";
-    }
-}
-
 static int
 change_status(enum tg_code rc)
 {
@@ -365,7 +346,7 @@ show_key_once(struct admin *a, const char *title, const char *name,
 void
 page_key_create(struct admin *a)
 {
-    char key[TG_KEY_MAX_LEN + 1];
+    char key[TG_KEY_MAX_LEN + 1], msg[128];
     struct tg_keyops_change ch = {0};
     struct tg_keyops_ctx ctx;
     struct tg_err err = {0};
@@ -382,7 +363,8 @@ page_key_create(struct admin *a)
     if (rc == TG_OK)
         rc = tg_keyops_create(&ctx, &ch, key, sizeof(key), &id, &err);
     if (rc != TG_OK) {
-        page_key_new(a, change_message(&err), change_status(rc));
+        page_key_new(a, admin_err_client(&err, msg, sizeof(msg)),
+                     change_status(rc));
         return;
     }
     show_key_once(a, "Key created", ch.name, id, key);
@@ -582,7 +564,7 @@ static const char *const done_msgs[][2] = {
 void
 page_key_route(struct admin *a, const char *id, const char *rest, bool post)
 {
-    char key[TG_KEY_MAX_LEN + 1], name[128], path[96];
+    char key[TG_KEY_MAX_LEN + 1], name[128], path[96], msg[128];
     struct tg_keyops_change ch = {0};
     struct tg_keyops_ctx ctx;
     struct tg_err err = {0};
@@ -647,7 +629,8 @@ page_key_route(struct admin *a, const char *id, const char *rest, bool post)
     }
     if (rc != TG_OK) {
         a->status = change_status(rc);
-        page_key_detail(a, rep, id, change_message(&err), NULL);
+        page_key_detail(a, rep, id, admin_err_client(&err, msg, sizeof(msg)),
+                        NULL);
         goto out;
     }
     /* Post/redirect/get: reloading the page does not repeat the change. */

@@ -70,6 +70,18 @@ admin_json_error(struct admin *a, int status, const char *msg)
     admin_json(a, status, json_pack("{s:s}", "error", msg));
 }
 
+const char *
+admin_err_client(const struct tg_err *err, char *buf, size_t buflen)
+{
+    char rid[TG_RID_MAX + 1];
+
+    tg_log_rid(getenv("HTTP_X_REQUEST_ID"), rid);
+    if (err->sqlstate[0] != '\0' || tg_code_http_status(err->code) >= 500)
+        tg_log(TG_LOG_ERROR, rid, "admin: %s (SQLSTATE %s)", err->msg,
+               err->sqlstate[0] != '\0' ? err->sqlstate : "none");
+    return tg_err_client(err, rid, buf, buflen);
+}
+
 /* Reads a small file's first line (a password hash, the master key). */
 static bool
 read_line_file(const char *path, char *out, size_t outlen)

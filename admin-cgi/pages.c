@@ -136,15 +136,10 @@ admin_error_page(struct admin *a, int status, const char *msg)
 void
 db_error_page(struct admin *a, const struct tg_err *err)
 {
-    tg_log(TG_LOG_ERROR, NULL, "admin: %s", err->msg);
-    if (err->code == TG_E_DB_DOWN)
-        admin_error_page(a, 503,
-                         "PostgreSQL cannot be reached right now. Try "
-                         "again in a moment.");
-    else
-        admin_error_page(a, 500,
-                         "Something went wrong; the server log "
-                         "says what.");
+    char buf[128];
+    const char *msg = admin_err_client(err, buf, sizeof(buf));
+
+    admin_error_page(a, err->code == TG_E_DB_DOWN ? 503 : 500, msg);
 }
 
 const char *

@@ -59,8 +59,15 @@ cli_usage(FILE *stream, const char *topic)
 int
 cli_fail(enum tg_code rc, const struct tg_err *err)
 {
-    fprintf(stderr, "tollgate: %s\n",
-            err != NULL && err->msg[0] != '\0' ? err->msg : tg_code_name(rc));
+    /* err->msg is cleaned (control bytes escaped, hashes masked) where it
+     * is set; an operator may see what PostgreSQL said, with its code. */
+    if (err != NULL && err->msg[0] != '\0' && err->sqlstate[0] != '\0')
+        fprintf(stderr, "tollgate: %s (SQLSTATE %s)\n", err->msg,
+                err->sqlstate);
+    else
+        fprintf(stderr, "tollgate: %s\n",
+                err != NULL && err->msg[0] != '\0' ? err->msg
+                                                   : tg_code_name(rc));
     switch (rc) {
     case TG_OK:
         return CLI_EXIT_OK;

@@ -165,7 +165,7 @@ static PGresult *
 checked(struct tg_db *db, PGresult *res, ExecStatusType want,
         struct tg_err *err)
 {
-    const char *st;
+    const char *st, *msg;
 
     if (res != NULL && PQresultStatus(res) == want)
         return res;
@@ -179,9 +179,13 @@ checked(struct tg_db *db, PGresult *res, ExecStatusType want,
     st = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if ((st == NULL || st[0] == '\0') && PQstatus(db->conn) == CONNECTION_OK)
         st = "XX000"; /* an error without a code on a live connection */
+    /* The primary message names the constraint; the DETAIL quotes the
+     * failing row (a key's HMAC among it) and stays out. */
+    msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     tg_err_set_sql(err, tg_db_code_for_sqlstate(st), st, "%s",
-                   res != NULL ? PQresultErrorMessage(res)
-                               : PQerrorMessage(db->conn));
+                   msg != NULL   ? msg
+                   : res != NULL ? PQresultErrorMessage(res)
+                                 : PQerrorMessage(db->conn));
     PQclear(res);
     return NULL;
 }

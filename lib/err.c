@@ -2,6 +2,7 @@
  * cause an operator needs to act on. */
 #include <config.h>
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,18 +27,17 @@ static enum tg_code
 set_va(struct tg_err *err, enum tg_code code, const char *sqlstate,
        const char *fmt, va_list ap)
 {
-    char *p;
+    char raw[sizeof(err->msg)];
+    size_t n;
 
     if (err == NULL || err->code != TG_OK)
         return code;
     err->code = code;
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     /* libpq messages end in newlines and may span lines: keep one. */
-    for (p = err->msg; *p != '\0'; p++)
-        if (*p == '\n' || *p == '\r' || *p == '\t')
-            *p = ' ';
-    while (p > err->msg && p[-1] == ' ')
-        *--p = '\0';
+    n = tg_err_clean(err->msg, sizeof(err->msg), raw, true);
+    while (n > 0 && err->msg[n - 1] == ' ')
+        err->msg[--n] = '\0';
     if (sqlstate != NULL && strlen(sqlstate) == 5)
         memcpy(err->sqlstate, sqlstate, 6);
     else
@@ -66,6 +66,89 @@ tg_err_set_sql(struct tg_err *err, enum tg_code code, const char *sqlstate,
     code = set_va(err, code, sqlstate, fmt, ap);
     va_end(ap);
     return code;
+}
+
+#define HEX_RUN_MASKED 32 /* shorter runs are ids, not secrets */
+#define HEX_RUN_KEPT 8
+
+static size_t
+hex_run(const char *s)
+{
+    size_t n = 0;
+
+    while (isxdigit((unsigned char)s[n]))
+        n++;
+    return n;
+}
+
+size_t
+tg_err_clean(char *out, size_t outlen, const char *in, bool mask_hex)
+{
+    const char *start = in;
+    size_t o = 0, run;
+    unsigned char c;
+
+    for (; *in != '\0'; in++) {
+        c = (unsigned char)*in;
+        run = mask_hex && (in == start || !isxdigit((unsigned char)in[-1]))
+                  ? hex_run(in)
+                  : 0;
+        if (run >= HEX_RUN_MASKED) {
+            if (o + HEX_RUN_KEPT + 3 >= outlen)
+                break;
+            memcpy(out + o, in, HEX_RUN_KEPT);
+            memcpy(out + o + HEX_RUN_KEPT, "...", 3);
+            o += HEX_RUN_KEPT + 3;
+            in += run - 1;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            if (o + 1 >= outlen)
+                break;
+            out[o++] = ' ';
+        } else if (c < 0x20 || c == 0x7f) {
+            if (o + 4 >= outlen)
+                break;
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+        } else {
+            if (o + 1 >= outlen)
+                break;
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+const char *
+tg_err_client(const struct tg_err *err, const char *rid, char *buf,
+              size_t buflen)
+{
+    const char *st = err->sqlstate;
+
+    switch (err->code) {
+    case TG_E_DB_DOWN:
+    case TG_E_DB_RETRY:
+        return "database (PostgreSQL) unavailable, try again in a moment";
+    case TG_E_USAGE:
+    case TG_E_NO_KEY:
+    case TG_E_FORBIDDEN:
+    case TG_E_LIMIT:
+    case TG_E_NOT_FOUND:
+    case TG_E_CONFLICT:
+    case TG_E_BAD_REQUEST:
+    case TG_E_TOO_LARGE:
+        if (st[0] == '\0')
+            return err->msg;
+        break;
+    default:
+        break;
+    }
+    if (strcmp(st, "23505") == 0)
+        return "that value is already taken (a name must be unique)";
+    if (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0)
+        return "a value is not valid (check the names, times and numbers)";
+    snprintf(buf, buflen, "internal error (see the log, request id %s)",
+             rid != NULL ? rid : "-");
+    return buf;
 }
 
 static const struct {

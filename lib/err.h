@@ -4,6 +4,7 @@
 #ifndef TG_ERR_H
 #define TG_ERR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #if defined(__GNUC__)
@@ -36,14 +37,16 @@ enum tg_code {
 struct tg_err {
     enum tg_code code; /* TG_OK until something fails */
     char sqlstate[6];  /* "" unless PostgreSQL sent one */
-    char msg[256];     /* one line for the log, never sent to a client */
+    char msg[256];     /* one line for the log and the CLI, never sent to a
+                          client as it is: see tg_err_client */
 };
 
 void tg_err_clear(struct tg_err *err);
 
-/* Records the first error only; folds newlines so the message stays one log
- * line. Returns code, so callers can write `rc = tg_err_set(...)`. A NULL
- * err is allowed and only returns code. */
+/* Records the first error only; cleans the message with tg_err_clean (hex
+ * masked), so it stays one log line that leaks no hash. Returns code, so
+ * callers can write `rc = tg_err_set(...)`. A NULL err is allowed and only
+ * returns code. */
 enum tg_code tg_err_set(struct tg_err *err, enum tg_code code, const char *fmt,
                         ...) TG_PRINTF(3, 4);
 
@@ -51,6 +54,22 @@ enum tg_code tg_err_set(struct tg_err *err, enum tg_code code, const char *fmt,
 enum tg_code tg_err_set_sql(struct tg_err *err, enum tg_code code,
                             const char *sqlstate, const char *fmt, ...)
     TG_PRINTF(4, 5);
+
+/* Copies in to out (outlen > 0) as one printable line: newline, CR and tab
+ * become spaces, other control bytes \xNN; with mask_hex a run of 32 or
+ * more hex digits (a key's HMAC, a session id, as PostgreSQL quotes them
+ * in a failing row) keeps its first 8, then "...". Truncates to fit;
+ * returns the length written. */
+size_t tg_err_clean(char *out, size_t outlen, const char *in, bool mask_hex);
+
+/* What a client (the admin API and pages) may be told about err: our own
+ * message when it has no SQLSTATE and is the client's to fix; for a
+ * PostgreSQL error only what its class means ("already taken" for 23505,
+ * "not valid" for classes 22 and 23, "database unavailable" when it is
+ * down); anything else is "internal error" naming rid, under which the
+ * caller logs err->msg. Returns err->msg or buf (buflen >= 64). */
+const char *tg_err_client(const struct tg_err *err, const char *rid, char *buf,
+                          size_t buflen);
 
 /* A short stable name for the code ("limit", "db_down") for logs and JSON. */
 const char *tg_code_name(enum tg_code code);

@@ -162,6 +162,12 @@ change(const struct tg_keyops_ctx *ctx, const char *stmt, const char **params,
         if (rc == TG_E_CONFLICT && strstr(err->msg, "api_keys_name_key")) {
             tg_err_clear(err);
             tg_err_set(err, rc, "a key named '%s' already exists", name);
+        } else if (rc == TG_E_BAD_REQUEST &&
+                   strstr(err->msg, "api_keys_name_check")) {
+            tg_err_clear(err); /* the name itself is what is wrong */
+            tg_err_set(err, rc,
+                       "a key name is 1 to 100 characters, none of them "
+                       "control characters");
         }
         goto out;
     }

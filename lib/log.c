@@ -54,11 +54,11 @@ void
 tg_log(enum tg_log_level level, const char *rid, const char *fmt, ...)
 {
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-    char line[TG_LOG_LINE_MAX];
+    char line[TG_LOG_LINE_MAX], msg[TG_LOG_LINE_MAX];
     struct timespec ts;
     struct tm tm;
     va_list ap;
-    int n, m;
+    int n;
 
     if (!tg_log_enabled(level))
         return;
@@ -72,16 +72,12 @@ tg_log(enum tg_log_level level, const char *rid, const char *fmt, ...)
     if (n < 0 || (size_t)n >= sizeof(line) - 1)
         return;
     va_start(ap, fmt);
-    m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+        msg[0] = '\0';
     va_end(ap);
-    if (m < 0)
-        return;
-    n += m;
-    if ((size_t)n > sizeof(line) - 2)
-        n = (int)sizeof(line) - 2; /* truncated, still one line */
-    for (m = 0; m < n; m++)
-        if (line[m] == '\n' || line[m] == '\r')
-            line[m] = ' ';
+    /* One line, and no byte a client sent can move a terminal's cursor:
+     * control bytes are escaped (truncated if need be, still one line). */
+    n += (int)tg_err_clean(line + n, sizeof(line) - (size_t)n - 1, msg, false);
     if (use_syslog) {
         line[n] = '\0';
         syslog(prio[level], "%s", line + 25); /* syslog stamps its own time */

@@ -219,11 +219,10 @@ admin_key(struct relay *app, const struct tg_request *q)
     return status;
 }
 
+/* Denies with admin_key's status; true when there is none to deny. */
 static bool
-admin_or_deny(struct relay *app, const struct tg_request *q)
+deny_unless_admin(const struct tg_request *q, int status)
 {
-    int status = admin_key(app, q);
-
     if (status == 401)
         deny(q, 401, "invalid_api_key",
              "Unauthorized: this path needs an admin key "
@@ -236,6 +235,12 @@ admin_or_deny(struct relay *app, const struct tg_request *q)
              "Service temporarily unavailable: the quota database cannot be "
              "reached.");
     return status == 0;
+}
+
+static bool
+admin_or_deny(struct relay *app, const struct tg_request *q)
+{
+    return deny_unless_admin(q, admin_key(app, q));
 }
 
 /* REMOTE_ADDR is one of metrics_allow's comma-separated addresses. */
@@ -360,12 +365,17 @@ gauges(struct relay *app, CURL *curl, struct tg_buf *out)
 static void
 metrics(struct relay *app, CURL *curl, const struct tg_request *q)
 {
+    /* An address on metrics_allow reads without a key; key names take an
+     * admin key (see relay_metrics_render). */
+    int status = admin_key(app, q);
     struct tg_buf out;
 
-    if (!allowed_addr(app, q) && !admin_or_deny(app, q))
+    if (status != 0 && !allowed_addr(app, q)) {
+        deny_unless_admin(q, status);
         return;
+    }
     tg_buf_init(&out, 4 * 1024 * 1024);
-    relay_metrics_render(&out);
+    relay_metrics_render(&out, status == 0);
     gauges(app, curl, &out);
     answer(q, 200, "text/plain; version=0.0.4; charset=utf-8",
            tg_buf_cstr(&out));

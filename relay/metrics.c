@@ -10,9 +10,14 @@
 
 #define SERIES_MAX 1024 /* per family: past it, label values become "other" */
 #define LABELS_MAX 320
+#define KEY_NAME_MAX 128
 
+/* A token series knows its key by id; the key's name (its latest) is shown
+ * only to an admin-key scrape (relay_metrics_render). */
 struct series {
-    char labels[LABELS_MAX]; /* rendered: a="x",b="y" */
+    char labels[LABELS_MAX];     /* rendered: a="x",b="y" */
+    int64_t key_id;              /* 0: no key (other families, or not known) */
+    char key_name[KEY_NAME_MAX]; /* escaped */
     uint64_t v;
 };
 
@@ -56,20 +61,24 @@ escape(char *dst, size_t cap, const char *v)
 }
 
 static void
-add(struct family *f, const char *labels, uint64_t v)
+add(struct family *f, int64_t key_id, const char *key_name, const char *labels,
+    uint64_t v)
 {
     int i;
 
     for (i = 0; i < f->n; i++)
-        if (strcmp(f->s[i].labels, labels) == 0)
+        if (f->s[i].key_id == key_id && strcmp(f->s[i].labels, labels) == 0)
             break;
     if (i == f->n && f->n < SERIES_MAX - 1) {
-        snprintf(f->s[f->n++].labels, LABELS_MAX, "%s", labels);
+        snprintf(f->s[f->n].labels, LABELS_MAX, "%s", labels);
+        f->s[f->n++].key_id = key_id;
     } else if (i == f->n) { /* the last slot, unlabelled, takes the rest */
         i = SERIES_MAX - 1;
         if (f->n == SERIES_MAX - 1)
             f->s[f->n++].labels[0] = '\0';
     }
+    if (key_name != NULL && f->s[i].labels[0] != '\0')
+        escape(f->s[i].key_name, KEY_NAME_MAX, key_name);
     f->s[i].v += v;
 }
 
@@ -87,33 +96,33 @@ observe(struct histogram *h, double s)
 }
 
 static void
-token_labels(char *dst, size_t cap, const char *k, const char *m,
-             const char *type)
+token_labels(char *dst, size_t cap, const char *m, const char *type)
 {
-    char ek[128], em[128];
+    char em[128];
 
-    escape(ek, sizeof(ek), k != NULL && k[0] ? k : "-");
     escape(em, sizeof(em), m != NULL && m[0] ? m : "-");
-    snprintf(dst, cap, "key=\"%s\",model=\"%s\",type=\"%s\"", ek, em, type);
+    snprintf(dst, cap, "model=\"%s\",type=\"%s\"", em, type);
 }
 
 void
-relay_metrics_request(const char *endpoint, int status, const char *key,
-                      const char *model, int64_t prompt, int64_t completion,
-                      long latency_ms, int64_t ttfb_ms)
+relay_metrics_request(const char *endpoint, int status, int64_t key_id,
+                      const char *key_name, const char *model, int64_t prompt,
+                      int64_t completion, long latency_ms, int64_t ttfb_ms)
 {
     char req[LABELS_MAX], tp[LABELS_MAX], tc[LABELS_MAX], ep[64];
 
     escape(ep, sizeof(ep), endpoint);
     snprintf(req, sizeof(req), "endpoint=\"%s\",status=\"%d\"", ep, status);
-    token_labels(tp, sizeof(tp), key, model, "prompt");
-    token_labels(tc, sizeof(tc), key, model, "completion");
+    token_labels(tp, sizeof(tp), model, "prompt");
+    token_labels(tc, sizeof(tc), model, "completion");
+    if (key_name == NULL || key_name[0] == '\0')
+        key_name = "-";
     pthread_mutex_lock(&mu);
-    add(&requests, req, 1);
+    add(&requests, 0, NULL, req, 1);
     if (prompt > 0)
-        add(&tokens, tp, (uint64_t)prompt);
+        add(&tokens, key_id, key_name, tp, (uint64_t)prompt);
     if (completion > 0)
-        add(&tokens, tc, (uint64_t)completion);
+        add(&tokens, key_id, key_name, tc, (uint64_t)completion);
     observe(&latency, (double)latency_ms / 1000.0);
     if (ttfb_ms >= 0)
         observe(&ttfb, (double)ttfb_ms / 1000.0);
@@ -141,15 +150,27 @@ relay_metrics_sample(struct tg_buf *out, const char *name, const char *label,
     tg_buf_appendf(out, "%s{%s=\"%s\"} %" PRId64 "\n", name, label, e, v);
 }
 
+/* keyed: the family's series carry a key, as key_id="N" and, with
+ * names, key="NAME" before their other labels. */
 static void
-render_family(struct tg_buf *out, const char *name, const struct family *f)
+render_family(struct tg_buf *out, const char *name, const struct family *f,
+              bool keyed, bool names)
 {
+    const struct series *s;
     int i;
 
-    for (i = 0; i < f->n; i++)
-        tg_buf_appendf(out, "%s{%s} %" PRIu64 "\n", name,
-                       f->s[i].labels[0] ? f->s[i].labels : "overflow=\"1\"",
-                       f->s[i].v);
+    for (i = 0; i < f->n; i++) {
+        s = &f->s[i];
+        if (s->labels[0] == '\0')
+            tg_buf_appendf(out, "%s{overflow=\"1\"} %" PRIu64 "\n", name, s->v);
+        else if (!keyed)
+            tg_buf_appendf(out, "%s{%s} %" PRIu64 "\n", name, s->labels, s->v);
+        else
+            tg_buf_appendf(
+                out, "%s{%s%s%skey_id=\"%" PRId64 "\",%s} %" PRIu64 "\n", name,
+                names ? "key=\"" : "", names ? s->key_name : "",
+                names ? "\"," : "", s->key_id, s->labels, s->v);
+    }
 }
 
 static void
@@ -171,16 +192,17 @@ render_histogram(struct tg_buf *out, const char *name, const char *help,
 }
 
 void
-relay_metrics_render(struct tg_buf *out)
+relay_metrics_render(struct tg_buf *out, bool key_names)
 {
     pthread_mutex_lock(&mu);
     relay_metrics_family(out, "tollgate_requests_total", "counter",
                          "Requests the relay finished, by endpoint and the "
                          "HTTP status the client got.");
-    render_family(out, "tollgate_requests_total", &requests);
+    render_family(out, "tollgate_requests_total", &requests, false, false);
     relay_metrics_family(out, "tollgate_tokens_total", "counter",
-                         "Tokens charged, by key name, model and type.");
-    render_family(out, "tollgate_tokens_total", &tokens);
+                         "Tokens charged, by key (id; its name too for an "
+                         "admin key), model and type.");
+    render_family(out, "tollgate_tokens_total", &tokens, true, key_names);
     render_histogram(out, "tollgate_request_duration_seconds",
                      "Time from the relay's start to settlement.", &latency);
     render_histogram(out, "tollgate_time_to_first_byte_seconds",

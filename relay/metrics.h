@@ -10,15 +10,18 @@
 
 #include "buf.h"
 
-/* One finished request. key and model may be NULL or "" (not known);
- * ttfb_ms < 0 when no byte came from the upstream. */
-void relay_metrics_request(const char *endpoint, int status, const char *key,
-                           const char *model, int64_t prompt,
-                           int64_t completion, long latency_ms,
+/* One finished request. key_id is 0 and key_name and model may be NULL or
+ * "" when not known; ttfb_ms < 0 when no byte came from the upstream. */
+void relay_metrics_request(const char *endpoint, int status, int64_t key_id,
+                           const char *key_name, const char *model,
+                           int64_t prompt, int64_t completion, long latency_ms,
                            int64_t ttfb_ms);
 
-/* The counters and histograms, with HELP and TYPE lines. */
-void relay_metrics_render(struct tg_buf *out);
+/* The counters and histograms, with HELP and TYPE lines. Token series name
+ * their key by id; by name too only with key_names: a name says whose
+ * usage it is (a customer, a colleague), which an address allow-list of
+ * 127.0.0.1 would tell every local user and process. */
+void relay_metrics_render(struct tg_buf *out, bool key_names);
 
 /* HELP and TYPE lines of one family. */
 void relay_metrics_family(struct tg_buf *out, const char *name,

@@ -200,9 +200,9 @@ settle(struct req *r, const struct outcome *o)
            r->ticket.key_id, r->q.method, r->q.path, o->http, o->status,
            r->model[0] ? r->model : "-", o->prompt, o->completion,
            tg_request_ms(&r->q), o->ttfb_ms);
-    relay_metrics_request(r->q.ep.name, o->http, r->key_name, r->model,
-                          o->prompt, o->completion, tg_request_ms(&r->q),
-                          o->ttfb_ms);
+    relay_metrics_request(r->q.ep.name, o->http, r->ticket.key_id, r->key_name,
+                          r->model, o->prompt, o->completion,
+                          tg_request_ms(&r->q), o->ttfb_ms);
 }
 
 /* Refuse and refund: the request never reached the upstream. */
@@ -219,7 +219,7 @@ refuse(struct req *r, int status, const char *code, const char *msg,
         tg_log(TG_LOG_WARN, r->q.rid, "%s %s status=%d %s", r->q.method,
                r->q.path, status, why);
     if (!r->claimed)
-        relay_metrics_request(r->q.ep.name, status, NULL, NULL, 0, 0,
+        relay_metrics_request(r->q.ep.name, status, 0, NULL, NULL, 0, 0,
                               tg_request_ms(&r->q), -1);
 }
 

@@ -361,7 +361,7 @@ def check_histogram(samples, name):
 def test_metrics_in_the_text_format(stack, fakes):
     use(stack, f"{fakes['a'].url},{fakes['b'].url}")
     key = new_key(stack)
-    name = stack.db.value("SELECT name FROM api_keys ORDER BY id DESC LIMIT 1")
+    kid = str(stack.db.value("SELECT id FROM api_keys ORDER BY id DESC LIMIT 1"))
     r1 = stack.http("GET", "/metrics")
     assert r1.status == 200 and r1.headers["content-type"].startswith("text/plain; version=0.0.4")
     generate(stack, key, 3)
@@ -378,9 +378,10 @@ def test_metrics_in_the_text_format(stack, fakes):
         assert all(new[k] >= v for k, v in old.items())
     ok = {tuple(sorted(l.items())): v for l, v in after["tollgate_requests_total"]}
     assert ok[(("endpoint", "/api/generate"), ("status", "200"))] >= 3
-    mine = {l["type"]: v for l, v in after["tollgate_tokens_total"] if l["key"] == name}
+    mine = {l["type"]: v for l, v in after["tollgate_tokens_total"] if l["key_id"] == kid}
     assert mine["prompt"] > 0 and mine["completion"] == 3 * 8
-    assert all(l["model"] == "llama3" for l, _ in after["tollgate_tokens_total"] if l["key"] == name)
+    assert all(l["model"] == "llama3" for l, _ in after["tollgate_tokens_total"]
+               if l["key_id"] == kid)
     assert check_histogram(after, "tollgate_request_duration_seconds") >= \
         check_histogram(before, "tollgate_request_duration_seconds") + 3
     check_histogram(after, "tollgate_time_to_first_byte_seconds")
@@ -393,6 +394,32 @@ def test_metrics_in_the_text_format(stack, fakes):
     assert types["tollgate_upstream_failures_total"] == "counter"
     assert after["tollgate_reservations_open"][0][1] >= 0
     assert after["tollgate_spool_backlog"][0][1] == 0
+
+
+def test_metrics_name_keys_only_for_an_admin_key(stack, fakes):
+    # 127.0.0.1 is on metrics_allow, and so is every local user and process
+    # behind the web server: they see keys by id; an admin key sees names.
+    use(stack, fakes["a"].url)
+    name = "metrics-" + uuid.uuid4().hex[:8]
+    key = {"Authorization": "Bearer " +
+           stack.tg.ok("key", "create", "--name", name).stdout.splitlines()[-1]}
+    kid = str(stack.db.value(f"SELECT id FROM api_keys WHERE name = '{name}'"))
+    admin = new_key(stack, "--scope", "admin")
+    generate(stack, key, 1)
+    for web, port in stack.ports.items():
+        r = stack.http("GET", "/metrics", port=port)
+        assert r.status == 200, (web, r)
+        assert name not in r.body.decode(), web
+        tokens = parse(r.body.decode())[0]["tollgate_tokens_total"]
+        assert all("key" not in l for l, _ in tokens), (web, tokens)
+        assert {l["type"] for l, _ in tokens if l["key_id"] == kid} == {"prompt", "completion"}
+        r = stack.http("GET", "/metrics", headers=admin, port=port)
+        assert r.status == 200, (web, r)
+        tokens = parse(r.body.decode())[0]["tollgate_tokens_total"]
+        assert {l["key"] for l, _ in tokens if l["key_id"] == kid} == {name}, (web, tokens)
+        # A key that is not an admin's, from an allowed address: ids only.
+        r = stack.http("GET", "/metrics", headers=new_key(stack), port=port)
+        assert r.status == 200 and name not in r.body.decode(), (web, r)
 
 
 def test_metrics_outside_metrics_allow_want_an_admin_key(stack):

@@ -69,6 +69,67 @@ START_TEST(first_error_wins_and_stays_one_line)
 }
 END_TEST
 
+START_TEST(messages_escape_control_bytes_and_mask_hashes)
+{
+    static const char hmac[] =
+        "9e1d3d47a112fd49a54983ef44480a4213b4e3aaa17c20915c1c7f9eea1eb294";
+    struct tg_err err = {0};
+    char out[16];
+
+    tg_err_set_sql(&err, TG_E_BAD_REQUEST, "23514", "row (3, a\x01\x1b[2J, %s)",
+                   hmac);
+    ck_assert_str_eq(err.msg, "row (3, a\\x01\\x1b[2J, 9e1d3d47...)");
+    /* ids shorter than a hash stay readable; a log line keeps hex whole */
+    ck_assert_uint_eq(tg_err_clean(out, sizeof(out), "rid 0123abcd", true), 12);
+    ck_assert_str_eq(out, "rid 0123abcd");
+    ck_assert_uint_eq(tg_err_clean(out, sizeof(out), "a\x7f\tb", false), 7);
+    ck_assert_str_eq(out, "a\\x7f b");
+    /* truncated, never mid-escape */
+    ck_assert_uint_eq(tg_err_clean(out, 6,
+                                   "ab\x01"
+                                   "cd",
+                                   false),
+                      2);
+    ck_assert_str_eq(out, "ab");
+}
+END_TEST
+
+static const struct {
+    enum tg_code code;
+    const char *sqlstate, *msg, *shown;
+} shown[] = {
+    {TG_E_CONFLICT, "", "a key named 'x' already exists",
+     "a key named 'x' already exists"},
+    {TG_E_CONFLICT, "23505", "duplicate key value",
+     "that value is already taken (a name must be unique)"},
+    {TG_E_BAD_REQUEST, "23514", "violates check constraint",
+     "a value is not valid (check the names, times and numbers)"},
+    {TG_E_BAD_REQUEST, "22007", "invalid input syntax",
+     "a value is not valid (check the names, times and numbers)"},
+    {TG_E_DB_DOWN, "", "cannot reach PostgreSQL at host=db port=5432",
+     "database (PostgreSQL) unavailable, try again in a moment"},
+    {TG_E_DB_RETRY, "40001", "could not serialize",
+     "database (PostgreSQL) unavailable, try again in a moment"},
+    {TG_E_INTERNAL, "42P01", "relation \"x\" does not exist",
+     "internal error (see the log, request id r1)"},
+    {TG_E_INTERNAL, "", "out of memory",
+     "internal error (see the log, request id r1)"},
+    {TG_E_TIMEOUT, "57014", "canceling statement",
+     "internal error (see the log, request id r1)"},
+};
+
+START_TEST(clients_see_what_the_class_means)
+{
+    struct tg_err err = {0};
+    char buf[64];
+
+    tg_err_set_sql(&err, shown[_i].code, shown[_i].sqlstate, "%s",
+                   shown[_i].msg);
+    ck_assert_str_eq(tg_err_client(&err, "r1", buf, sizeof(buf)),
+                     shown[_i].shown);
+}
+END_TEST
+
 static Suite *
 db_suite(void)
 {
@@ -83,6 +144,12 @@ db_suite(void)
              unreachable_server_is_db_down_with_advice);
     TG_TCASE(s, "the first error wins and stays one line",
              first_error_wins_and_stays_one_line);
+    TG_TCASE(s, "messages escape control bytes and mask hashes",
+             messages_escape_control_bytes_and_mask_hashes);
+    tc = tcase_create("clients see what the class means");
+    tcase_add_loop_test(tc, clients_see_what_the_class_means, 0,
+                        sizeof(shown) / sizeof(shown[0]));
+    suite_add_tcase(s, tc);
     return s;
 }
 
