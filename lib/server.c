@@ -93,6 +93,7 @@ open_listener(const char *listen, const char *group, int *fd,
     if (rc != TG_OK) {
         close(*fd);
         *fd = -1;
+        unlink(listen);
     }
     return rc;
 }

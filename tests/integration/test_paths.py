@@ -16,7 +16,7 @@ import pytest
 
 import fcgi
 
-from stack import Stack, wait_for
+from stack import RELAY, Stack, wait_for
 
 CHAT = [{"role": "user", "content": "Why is the sky blue?"}]
 
@@ -284,3 +284,15 @@ def test_the_relay_socket_is_for_the_web_server_group_only(stack):
     # anyone else: refused by the kernel
     r = connect_as(12345, 12345, stack.relay_sock)
     assert r.returncode != 0 and "PermissionError" in r.stderr, r
+
+
+def test_a_socket_group_that_does_not_exist_stops_the_relay(stack):
+    settings = dict(line.split(" = ", 1) for line in stack.tg.conf.read_text().splitlines())
+    sock = stack.dir / "other.sock"
+    settings.update(relay_listen=str(sock), socket_group="no-such-group-tg")
+    conf = stack.dir / "bad-group.conf"
+    conf.write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+    r = subprocess.run([RELAY, "-c", str(conf)], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0, r
+    assert "socket_group 'no-such-group-tg': no such group" in r.stderr, r
+    assert not sock.exists()
