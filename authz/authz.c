@@ -36,6 +36,8 @@ reason(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 400:
+        return "Bad Request";
     case 401:
         return "Unauthorized";
     case 403:
@@ -100,6 +102,16 @@ deny_internal(struct req *r)
     deny(r, &v);
 }
 
+/* A path that does not normalise cleanly (lib/path.h). */
+static void
+deny_path(struct req *r)
+{
+    struct tg_verdict v = {.status = 400, .code = "invalid_path"};
+
+    snprintf(v.msg, sizeof(v.msg), "%s", r->q.path_error);
+    deny(r, &v);
+}
+
 /* Lets the request through to the relay with ticket `t` signed. */
 static void
 allow(struct authz *az, struct req *r, const struct tg_ticket *t,
@@ -108,7 +120,8 @@ allow(struct authz *az, struct req *r, const struct tg_ticket *t,
     char ticket[TG_TICKET_MAX];
     struct tg_err err = {0};
 
-    if (tg_ticket_sign(&az->secret, t, ticket, sizeof(ticket), &err) != TG_OK) {
+    if (tg_ticket_sign(&az->secret, t, r->q.method, r->q.path, ticket,
+                       sizeof(ticket), &err) != TG_OK) {
         tg_log(TG_LOG_ERROR, r->q.rid, "%s", err.msg);
         deny_internal(r);
         return;
@@ -155,9 +168,11 @@ relay_decides(const struct authz *az, const struct req *r, bool have_key)
  * and X-Original-URI headers are read only when it is missing, since a
  * client can send them too (nginx passes them on; Caddy's FastCGI transport
  * lets a client's X_Forwarded_Uri collide with its own). Caddy rewrites the
- * method to GET and passes the original in X-Forwarded-Method; the method
- * is only logged, never decides anything. TOLLGATE_NGINX is a parameter
- * only the nginx example sets (a client header always becomes HTTP_*). */
+ * method to GET and passes the original in X-Forwarded-Method, which it
+ * sets itself (a client's is replaced); the ticket is signed for that
+ * method, which the relay then sees as REQUEST_METHOD. TOLLGATE_NGINX is a
+ * parameter only the nginx example sets (a client header always becomes
+ * HTTP_*). */
 static void
 read_request(struct req *r, FCGX_Request *fcgi)
 {
@@ -196,7 +211,9 @@ authz_handle(void *app, void *worker, FCGX_Request *fcgi)
     tg_keysrc_find(tg_request_param(&r.q, "HTTP_AUTHORIZATION"),
                    tg_request_param(&r.q, "HTTP_X_API_KEY"), r.q.query, &key);
     tg_keys_mask(az->conf.key_prefix, key.key, key.len, r.mask, sizeof(r.mask));
-    if (relay_decides(az, &r, key.src != TG_KEY_FROM_NONE)) {
+    if (r.q.path_error != NULL) {
+        deny_path(&r); /* before any key check or reservation */
+    } else if (relay_decides(az, &r, key.src != TG_KEY_FROM_NONE)) {
         open.expires = (int64_t)time(NULL) + az->conf.reservation_ttl;
         allow(az, &r, &open, " relay-decides");
     } else if (key.src == TG_KEY_FROM_NONE && az->conf.ip_trust_ttl > 0) {

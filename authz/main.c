@@ -29,8 +29,8 @@ start(struct authz *az, const char *path, struct tg_err *err)
                        (int)az->conf.statement_timeout, "tollgate-authz");
     if (az->pool == NULL)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    return tg_server_run(az->conf.authz_listen, (int)az->conf.threads, &ops, az,
-                         err);
+    return tg_server_run(az->conf.authz_listen, az->conf.socket_group,
+                         (int)az->conf.threads, &ops, az, err);
 }
 
 int

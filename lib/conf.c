@@ -56,6 +56,7 @@ static const struct param params[] = {
     LIST(upstream, "http://127.0.0.1:11434"),
     STR(authz_listen, "127.0.0.1:9001"),
     STR(relay_listen, "/run/tollgate/relay.sock"),
+    STR(socket_group, ""),
     STR(spool_dir, "/var/lib/tollgate/spool"),
     YESNO(trust_remote_user, "no"),
     YESNO(passthrough_unknown, "no"),

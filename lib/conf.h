@@ -26,6 +26,7 @@ struct tg_conf {
     int upstream_lines;                 /* `upstream` lines read so far */
     char authz_listen[TG_CONF_STR_MAX]; /* host:port or unix socket path */
     char relay_listen[TG_CONF_STR_MAX];
+    char socket_group[64]; /* group of the unix sockets (0660); "": own */
     char spool_dir[TG_CONF_STR_MAX]; /* settlements awaiting the database */
     char trust_remote_user[4];       /* yes: the web server logs in */
     char passthrough_unknown[4];     /* yes: any key may call other paths */

@@ -8,14 +8,15 @@
 
 #include "endpoint.h"
 #include "log.h"
-
-#define TG_PATH_MAX 512
+#include "path.h"
 
 struct tg_request {
     FCGX_Request *fcgi;
     const char *method;     /* borrowed from the params: valid until Finish */
-    char path[TG_PATH_MAX]; /* without the query; cut if longer */
-    const char *query;      /* after '?', NULL if none */
+    char path[TG_PATH_MAX]; /* normalised (path.h), without the query */
+    /* NULL, or why the path was refused (path is then ""): a 400 */
+    const char *path_error;
+    const char *query; /* after '?', NULL if none */
     struct tg_endpoint ep;
     char rid[TG_RID_MAX + 1];
     int64_t t0_ms; /* tg_clock_ms() when it began */

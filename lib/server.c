@@ -4,6 +4,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -38,29 +39,68 @@ worker_main(void *p)
     return NULL;
 }
 
+/* Only the web server may connect: tickets keep forged requests out, but
+ * a local user with the socket could still spend a ticket the web server
+ * was handed (issue 19). The group is `group`, or, when that is empty, the
+ * one the socket was made with (the process's, or the directory's if it is
+ * set-group-ID). */
 static enum tg_code
-open_listener(const char *listen, int *fd, struct tg_err *err)
+restrict_socket(const char *path, const char *group, struct tg_err *err)
 {
+    struct group gr, *found = NULL;
+    char buf[4096];
+    int e;
+
+    if (group[0] != '\0') {
+        e = getgrnam_r(group, &gr, buf, sizeof(buf), &found);
+        if (found == NULL)
+            return tg_err_set(err, TG_E_CONFIG, "socket_group '%s': %s", group,
+                              e != 0 ? strerror(e) : "no such group");
+        if (chown(path, (uid_t)-1, gr.gr_gid) != 0)
+            return tg_err_set(err, TG_E_CONFIG,
+                              "socket_group: chown %s to group %s: %s (run as "
+                              "root or as a member of that group)",
+                              path, group, strerror(errno));
+    }
+    if (chmod(path, 0660) != 0)
+        return tg_err_set(err, TG_E_CONFIG, "chmod %s: %s", path,
+                          strerror(errno));
+    return TG_OK;
+}
+
+static enum tg_code
+open_listener(const char *listen, const char *group, int *fd,
+              struct tg_err *err)
+{
+    enum tg_code rc = TG_OK;
+    mode_t old;
+
     if (listen[0] == ':')
         return tg_err_set(err, TG_E_CONFIG,
                           "listen '%s' would bind every interface; give "
                           "127.0.0.1:PORT or a socket path",
                           listen);
+    /* Born 0600 (still one thread here), so no one connects before the
+     * group and mode are set. */
+    old = umask(0177);
     *fd = FCGX_OpenSocket(listen, 1024); /* bursts queue, not fail */
+    umask(old);
     if (*fd < 0)
         return tg_err_set(err, TG_E_CONFIG, "cannot listen on %s: %s", listen,
                           strerror(errno));
-    /* The web server runs as another user; tickets, not socket modes,
-     * keep unauthorised requests out of the relay. */
-    if (listen[0] == '/' && chmod(listen, 0666) != 0)
-        return tg_err_set(err, TG_E_CONFIG, "chmod %s: %s", listen,
-                          strerror(errno));
-    return TG_OK;
+    if (listen[0] == '/')
+        rc = restrict_socket(listen, group, err);
+    if (rc != TG_OK) {
+        close(*fd);
+        *fd = -1;
+        unlink(listen);
+    }
+    return rc;
 }
 
 enum tg_code
-tg_server_run(const char *listen, int threads, const struct tg_server_ops *ops,
-              void *app, struct tg_err *err)
+tg_server_run(const char *listen, const char *group, int threads,
+              const struct tg_server_ops *ops, void *app, struct tg_err *err)
 {
     struct worker_arg *w = NULL;
     pthread_t *tids = NULL;
@@ -70,7 +110,7 @@ tg_server_run(const char *listen, int threads, const struct tg_server_ops *ops,
 
     if (FCGX_Init() != 0)
         return tg_err_set(err, TG_E_INTERNAL, "FCGX_Init failed");
-    rc = open_listener(listen, &fd, err);
+    rc = open_listener(listen, group, &fd, err);
     if (rc != TG_OK)
         goto out;
     sigemptyset(&stop);

@@ -21,8 +21,10 @@ struct tg_server_ops {
 /* Listens on `listen` ("host:port" for TCP, or a socket path; ":port" would
  * bind every interface, so a bare port is refused), runs `threads` workers
  * until SIGTERM or SIGINT, lets them finish their current request, and
- * returns. A unix socket is made connectable by the web server's user. */
-enum tg_code tg_server_run(const char *listen, int threads,
+ * returns. A unix socket is mode 0660, its group `group` (socket_group; ""
+ * keeps the group it was created with), so only the web server, a member
+ * of that group, connects. */
+enum tg_code tg_server_run(const char *listen, const char *group, int threads,
                            const struct tg_server_ops *ops, void *app,
                            struct tg_err *err) TG_MUSTCHECK;
 

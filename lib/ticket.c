@@ -27,19 +27,39 @@ fields(const struct tg_ticket *t, char *out, size_t outlen)
     return n < 0 || (size_t)n >= outlen ? -1 : n;
 }
 
+/* SHA-256 of method, NUL, path: the request a ticket is for, in a fixed
+ * size whatever their length. Neither string can hold a NUL, so no two
+ * requests share the input. */
 static int
-mac(const struct tg_secret *secret, const char *f, size_t n,
-    unsigned char out[MAC_LEN])
+request_digest(const char *method, const char *path, unsigned char out[MAC_LEN])
 {
-    unsigned char msg[TG_TICKET_MAX + 4];
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(c, method, strlen(method) + 1) == 1 &&
+             EVP_DigestUpdate(c, path, strlen(path)) == 1 &&
+             EVP_DigestFinal_ex(c, out, &len) == 1 && len == MAC_LEN;
+
+    EVP_MD_CTX_free(c);
+    return ok ? 0 : -1;
+}
+
+/* HMAC over "tg2.", the fields and the request's digest. The tag versions
+ * the format: a tg1 ticket (no request in it) never verifies. */
+static int
+mac(const struct tg_secret *secret, const char *f, size_t n, const char *method,
+    const char *path, unsigned char out[MAC_LEN])
+{
+    unsigned char msg[4 + TG_TICKET_MAX + MAC_LEN];
     unsigned int len = 0;
 
-    if (n + 4 > sizeof(msg))
+    if (n + 4 + MAC_LEN > sizeof(msg) || method == NULL || path == NULL)
         return -1;
-    memcpy(msg, "tg1.", 4); /* versions the format: a v2 never verifies */
+    memcpy(msg, "tg2.", 4);
     memcpy(msg + 4, f, n);
-    if (HMAC(EVP_sha256(), secret->bytes, (int)secret->len, msg, n + 4, out,
-             &len) == NULL ||
+    if (request_digest(method, path, msg + 4 + n) != 0 ||
+        HMAC(EVP_sha256(), secret->bytes, (int)secret->len, msg,
+             4 + n + MAC_LEN, out, &len) == NULL ||
         len != MAC_LEN)
         return -1;
     return 0;
@@ -47,7 +67,8 @@ mac(const struct tg_secret *secret, const char *f, size_t n,
 
 enum tg_code
 tg_ticket_sign(const struct tg_secret *secret, const struct tg_ticket *t,
-               char *out, size_t outlen, struct tg_err *err)
+               const char *method, const char *path, char *out, size_t outlen,
+               struct tg_err *err)
 {
     unsigned char m[MAC_LEN];
     int n;
@@ -61,7 +82,7 @@ tg_ticket_sign(const struct tg_secret *secret, const struct tg_ticket *t,
         return tg_err_set(err, TG_E_INTERNAL, "ticket: field over 18 digits");
     n = fields(t, out, outlen);
     if (n < 0 || (size_t)n + 1 + MAC_B64_LEN + 1 > outlen ||
-        mac(secret, out, (size_t)n, m) != 0)
+        mac(secret, out, (size_t)n, method, path, m) != 0)
         return tg_err_set(err, TG_E_INTERNAL, "ticket: cannot sign");
     out[n] = '.';
     tg_b64url_encode(m, MAC_LEN, out + n + 1, outlen - (size_t)n - 1);
@@ -88,7 +109,8 @@ number(const char *p, char end, int64_t *v)
 }
 
 enum tg_code
-tg_ticket_verify(const struct tg_secret *secret, const char *s, int64_t now,
+tg_ticket_verify(const struct tg_secret *secret, const char *s,
+                 const char *method, const char *path, int64_t now,
                  struct tg_ticket *t, struct tg_err *err)
 {
     unsigned char want[MAC_LEN], got[MAC_LEN + 2];
@@ -106,8 +128,11 @@ tg_ticket_verify(const struct tg_secret *secret, const char *s, int64_t now,
     n = (size_t)(p - 1 - s);
     if (strlen(p) != MAC_B64_LEN ||
         tg_b64url_decode(p, MAC_B64_LEN, got, sizeof(got)) != MAC_LEN ||
-        mac(secret, s, n, want) != 0 || CRYPTO_memcmp(want, got, MAC_LEN) != 0)
-        return tg_err_set(err, TG_E_FORBIDDEN, "ticket signature invalid");
+        mac(secret, s, n, method, path, want) != 0 ||
+        CRYPTO_memcmp(want, got, MAC_LEN) != 0)
+        return tg_err_set(err, TG_E_FORBIDDEN,
+                          "ticket signature invalid (forged, or signed for "
+                          "another method or path)");
     if (tmp.expires <= now)
         return tg_err_set(err, TG_E_FORBIDDEN, "ticket expired");
     *t = tmp;

@@ -35,8 +35,8 @@ start(struct relay *app, const char *path, struct tg_err *err)
     app->ups = relay_upstreams_new(app->conf.upstream, err);
     if (app->ups == NULL)
         return err->code;
-    return tg_server_run(app->conf.relay_listen, (int)app->conf.threads, &ops,
-                         app, err);
+    return tg_server_run(app->conf.relay_listen, app->conf.socket_group,
+                         (int)app->conf.threads, &ops, app, err);
 }
 
 int

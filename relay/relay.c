@@ -223,14 +223,26 @@ refuse(struct req *r, int status, const char *code, const char *msg,
                               tg_request_ms(&r->q), -1);
 }
 
+/* The web server's authorizer refused such a path already (400); this is
+ * for a request that reached the relay some other way. */
+static bool
+path_ok(struct req *r)
+{
+    if (r->q.path_error == NULL)
+        return true;
+    refuse(r, 400, "invalid_path", r->q.path_error, "path refused");
+    return false;
+}
+
+/* The ticket is good only for the method and path it was signed for. */
 static bool
 verify(struct req *r)
 {
     const char *t = tg_request_param(&r->q, "TOLLGATE_TICKET");
     struct tg_err err = {0};
 
-    if (tg_ticket_verify(&r->app->secret, t, (int64_t)time(NULL), &r->ticket,
-                         &err) != TG_OK) {
+    if (tg_ticket_verify(&r->app->secret, t, r->q.method, r->q.path,
+                         (int64_t)time(NULL), &r->ticket, &err) != TG_OK) {
         refuse(r, 403, "invalid_ticket",
                "Forbidden: this request did not pass the authorizer.", err.msg);
         return false;
@@ -876,7 +888,7 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
     tg_cors_headers(r.app->conf.cors_origins,
                     tg_request_param(&r.q, "HTTP_ORIGIN"), false, NULL, r.cors,
                     sizeof(r.cors));
-    if (preflight(&r) || !verify(&r))
+    if (!path_ok(&r) || preflight(&r) || !verify(&r))
         goto out;
     /* A ticket without a reservation: the key is in the body. */
     if (r.ticket.reservation_id == 0 &&

@@ -182,6 +182,9 @@ setup(CURL *curl, const char *method, const char *url,
 {
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, url);
+    /* The path is normalised already (lib/path.h): what the authorizer
+     * classified goes upstream byte for byte. */
+    curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);

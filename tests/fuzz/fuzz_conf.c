@@ -27,6 +27,7 @@ conf_ok(const struct tg_conf *c)
     STR_OK(c, upstream);
     STR_OK(c, authz_listen);
     STR_OK(c, relay_listen);
+    STR_OK(c, socket_group);
     STR_OK(c, metrics_allow);
     CHECK(c->upstream_lines >= 0);
     INT_OK(c, threads, 1, 1024);

@@ -1,6 +1,7 @@
 /* Tickets: the input as a presented ticket (anything that verifies must be
  * the one spelling sign() gives its fields), then as the fields of a ticket
- * that is signed, verified and changed one byte at a time. base64url, which
+ * that is signed, verified (for its own request only) and changed one byte
+ * at a time. base64url, which
  * carries the MAC, is round-tripped on the way. */
 #include <config.h>
 
@@ -11,6 +12,9 @@
 #include "ticket.h"
 
 #define NOW 1700000000
+
+/* The request the tickets are for; another one must never verify. */
+static const char *const M = "GET", *const P = "/api/tags";
 
 static struct tg_secret secret = {.bytes = "fuzzing-secret-0123456789abcdef",
                                   .len = 31};
@@ -40,10 +44,11 @@ check_presented(const uint8_t *data, size_t size)
     s[size] = '\0';
     memset(&sentinel, 0xa5, sizeof(sentinel));
     t = sentinel;
-    rc = tg_ticket_verify(&secret, s, NOW, &t, &err);
+    rc = tg_ticket_verify(&secret, s, M, P, NOW, &t, &err);
     if (rc == TG_OK) {
         CHECK(t.expires > NOW);
-        CHECK(tg_ticket_sign(&secret, &t, again, sizeof(again), &err) == TG_OK);
+        CHECK(tg_ticket_sign(&secret, &t, M, P, again, sizeof(again), &err) ==
+              TG_OK);
         CHECK(strcmp(again, s) == 0);
     } else {
         CHECK(rc == TG_E_FORBIDDEN && err.code == TG_E_FORBIDDEN);
@@ -70,24 +75,29 @@ check_round_trip(const uint8_t *data, size_t size)
     in.key_id = field(data + 8, data[33]);
     in.tokens = field(data + 16, data[34]);
     in.expires = field(data + 24, data[35]);
-    if (tg_ticket_sign(&secret, &in, s, sizeof(s), &err) != TG_OK)
+    if (tg_ticket_sign(&secret, &in, M, P, s, sizeof(s), &err) != TG_OK)
         return;
     n = strlen(s);
     CHECK(n < TG_TICKET_MAX);
     memset(&out, 0, sizeof(out));
-    rc = tg_ticket_verify(&secret, s, NOW, &out, &err);
+    rc = tg_ticket_verify(&secret, s, M, P, NOW, &out, &err);
     if (in.expires <= NOW) {
         CHECK(rc == TG_E_FORBIDDEN);
-        rc = tg_ticket_verify(&secret, s, in.expires - 1, &out, &err);
+        rc = tg_ticket_verify(&secret, s, M, P, in.expires - 1, &out, &err);
     }
     CHECK(rc == TG_OK);
     CHECK(memcmp(&in, &out, sizeof(in)) == 0);
+    CHECK(tg_ticket_verify(&secret, s, "DELETE", "/api/delete", 0, &out,
+                           &err) == TG_E_FORBIDDEN);
+    CHECK(tg_ticket_verify(&secret, s, M, "/api/tags/", 0, &out, &err) ==
+          TG_E_FORBIDDEN);
     pos = size > 36 ? data[36] % n : 0;
     memcpy(bad, s, n + 1);
     bad[pos] = (char)(size > 37 && data[37] != 0 ? data[37] : 0x7f);
     if (bad[pos] == s[pos])
         bad[pos] ^= 0x01;
-    CHECK(tg_ticket_verify(&secret, bad, 0, &out, &err) == TG_E_FORBIDDEN);
+    CHECK(tg_ticket_verify(&secret, bad, M, P, 0, &out, &err) ==
+          TG_E_FORBIDDEN);
 }
 
 /* Decoding then encoding gives the input back: one spelling per value. */

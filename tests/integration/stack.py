@@ -305,7 +305,6 @@ class Stack:
         elif name == "tollgate-relay":
             self._spawn(name, [RELAY, "-c", str(conf)], self.dir / "relay.log")
             self._wait(name, lambda: self._accepts_unix(self.relay_sock), f"socket {self.relay_sock}")
-            os.chmod(self.relay_sock, 0o666)
         else:
             raise ValueError(name)
 
@@ -346,6 +345,10 @@ class Stack:
                     "authz_listen": self.authz_addr, "relay_listen": self.relay_sock,
                     "threads": "16", "log_level": "info", "time_zone": "UTC",
                     "spool_dir": str(self.dir / "spool")}
+        if os.getuid() == 0:
+            # The relay socket is 0660: the web servers' workers (nobody:
+            # nogroup, script/web.sh) connect as its group.
+            settings["socket_group"] = "nogroup"
         settings.update(self.extra_conf)
         self.settings = settings
         self.tg = Tollgate(self.dir, self.db, **settings)

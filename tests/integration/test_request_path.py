@@ -606,8 +606,10 @@ def relay_call(stack, ticket, path="/api/generate", body=None, query="", extra=N
     return fcgi.request(stack.relay_sock, apache_like_params(path, body, query, extra), stdin=body)
 
 
-def sign(secret, fields):
-    msg = ("tg1." + ".".join(str(f) for f in fields)).encode()
+def sign(secret, fields, method="POST", path="/api/generate"):
+    """lib/ticket.h: the fields and the request the ticket is for."""
+    msg = ("tg2." + ".".join(str(f) for f in fields)).encode() + \
+        hashlib.sha256(method.encode() + b"\0" + path.encode()).digest()
     return base64.urlsafe_b64encode(hmac.new(secret, msg, hashlib.sha256).digest()).rstrip(b"=").decode()
 
 

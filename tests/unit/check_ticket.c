@@ -4,10 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "codec.h"
 #include "ticket.h"
 #include "unit.h"
 
 static struct tg_secret secret = {.len = 20};
+static const char *const M = "POST", *const P = "/api/chat";
 static const struct tg_ticket t0 = {123456, 42, 2048, 2000000000};
 
 static void
@@ -15,7 +20,8 @@ sign(const struct tg_secret *s, const struct tg_ticket *t, char *out)
 {
     struct tg_err err = {0};
 
-    ck_assert_int_eq(tg_ticket_sign(s, t, out, TG_TICKET_MAX, &err), TG_OK);
+    ck_assert_int_eq(tg_ticket_sign(s, t, M, P, out, TG_TICKET_MAX, &err),
+                     TG_OK);
 }
 
 static void
@@ -31,7 +37,7 @@ START_TEST(signed_ticket_verifies_with_its_fields)
     struct tg_err err = {0};
 
     sign(&secret, &t0, s);
-    ck_assert_int_eq(tg_ticket_verify(&secret, s, 1000, &t, &err), TG_OK);
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, M, P, 1000, &t, &err), TG_OK);
     ck_assert_int_eq(t.reservation_id, 123456);
     ck_assert_int_eq(t.key_id, 42);
     ck_assert_int_eq(t.tokens, 2048);
@@ -56,8 +62,8 @@ START_TEST(every_single_byte_change_is_refused)
                 continue;
             memcpy(bad, s, n + 1);
             bad[i] = (char)c;
-            ck_assert_msg(tg_ticket_verify(&secret, bad, 1000, &t, &err) ==
-                              TG_E_FORBIDDEN,
+            ck_assert_msg(tg_ticket_verify(&secret, bad, M, P, 1000, &t,
+                                           &err) == TG_E_FORBIDDEN,
                           "byte %zu -> %d accepted", i, c);
         }
     }
@@ -75,13 +81,13 @@ START_TEST(truncated_or_extended_ticket_is_refused)
     for (n = 0; n < strlen(s); n++) {
         memcpy(bad, s, n);
         bad[n] = '\0';
-        ck_assert_int_eq(tg_ticket_verify(&secret, bad, 1000, &t, &err),
+        ck_assert_int_eq(tg_ticket_verify(&secret, bad, M, P, 1000, &t, &err),
                          TG_E_FORBIDDEN);
     }
     snprintf(bad, sizeof(bad), "%sA", s);
-    ck_assert_int_eq(tg_ticket_verify(&secret, bad, 1000, &t, &err),
+    ck_assert_int_eq(tg_ticket_verify(&secret, bad, M, P, 1000, &t, &err),
                      TG_E_FORBIDDEN);
-    ck_assert_int_eq(tg_ticket_verify(&secret, NULL, 1000, &t, &err),
+    ck_assert_int_eq(tg_ticket_verify(&secret, NULL, M, P, 1000, &t, &err),
                      TG_E_FORBIDDEN);
 }
 END_TEST
@@ -93,8 +99,9 @@ START_TEST(expired_ticket_is_refused)
     struct tg_err err = {0};
 
     sign(&secret, &t0, s);
-    ck_assert_int_eq(tg_ticket_verify(&secret, s, 1999999999, &t, &err), TG_OK);
-    ck_assert_int_eq(tg_ticket_verify(&secret, s, 2000000000, &t, &err),
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, M, P, 1999999999, &t, &err),
+                     TG_OK);
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, M, P, 2000000000, &t, &err),
                      TG_E_FORBIDDEN);
     ck_assert_str_eq(err.msg, "ticket expired");
 }
@@ -109,7 +116,7 @@ START_TEST(ticket_from_another_secret_is_refused)
 
     other.bytes[0] ^= 1;
     sign(&other, &t0, s);
-    ck_assert_int_eq(tg_ticket_verify(&secret, s, 1000, &t, &err),
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, M, P, 1000, &t, &err),
                      TG_E_FORBIDDEN);
 }
 END_TEST
@@ -122,11 +129,62 @@ START_TEST(respelled_numbers_are_refused)
 
     sign(&secret, &t0, s);
     snprintf(bad, sizeof(bad), "0%s", s); /* leading zero, same value */
-    ck_assert_int_eq(tg_ticket_verify(&secret, bad, 1000, &t, &err),
+    ck_assert_int_eq(tg_ticket_verify(&secret, bad, M, P, 1000, &t, &err),
                      TG_E_FORBIDDEN);
     snprintf(bad, sizeof(bad), "+%s", s);
-    ck_assert_int_eq(tg_ticket_verify(&secret, bad, 1000, &t, &err),
+    ck_assert_int_eq(tg_ticket_verify(&secret, bad, M, P, 1000, &t, &err),
                      TG_E_FORBIDDEN);
+}
+END_TEST
+
+START_TEST(a_ticket_is_good_only_for_its_method_and_path)
+{
+    static const char *const other[][2] = {
+        {"GET", "/api/chat"},    {"DELETE", "/api/chat"}, {"post", "/api/chat"},
+        {"POST", "/api/delete"}, {"POST", "/api/chat/"},  {"POST", "/api/cha"},
+        {"POST", "/api/chatx"},  {"POS", "T/api/chat"},   {"POST/api", "/chat"},
+        {"", "POST/api/chat"},
+    };
+    char s[TG_TICKET_MAX];
+    struct tg_ticket t;
+    struct tg_err err = {0};
+    size_t i;
+
+    sign(&secret, &t0, s);
+    for (i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        tg_err_clear(&err);
+        ck_assert_msg(tg_ticket_verify(&secret, s, other[i][0], other[i][1],
+                                       1000, &t, &err) == TG_E_FORBIDDEN,
+                      "%s %s accepted", other[i][0], other[i][1]);
+    }
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, NULL, P, 1000, &t, &err),
+                     TG_E_FORBIDDEN);
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, M, P, 1000, &t, &err), TG_OK);
+}
+END_TEST
+
+/* The tg1 format (fields only, no request): refused now. */
+START_TEST(a_tg1_ticket_is_refused)
+{
+    const char *f = "123456.42.2048.2000000000";
+    unsigned char msg[64], m[32];
+    unsigned int len = 0;
+    char s[TG_TICKET_MAX];
+    struct tg_ticket t;
+    struct tg_err err = {0};
+    int n;
+
+    n = snprintf((char *)msg, sizeof(msg), "tg1.%s", f);
+    ck_assert_ptr_nonnull(HMAC(EVP_sha256(), secret.bytes, (int)secret.len, msg,
+                               (size_t)n, m, &len));
+    n = snprintf(s, sizeof(s), "%s.", f);
+    tg_b64url_encode(m, sizeof(m), s + n, sizeof(s) - (size_t)n);
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, M, P, 1000, &t, &err),
+                     TG_E_FORBIDDEN);
+    /* and the same fields signed now do verify: only the format differs */
+    sign(&secret, &t0, s);
+    ck_assert_int_eq(strncmp(s, f, strlen(f)), 0);
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, M, P, 1000, &t, &err), TG_OK);
 }
 END_TEST
 
@@ -150,11 +208,12 @@ START_TEST(sign_refuses_what_verify_would_refuse)
 
     for (i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
         tg_err_clear(&err);
-        ck_assert_int_eq(tg_ticket_sign(&secret, &big[i], s, sizeof(s), &err),
-                         TG_E_INTERNAL);
+        ck_assert_int_eq(
+            tg_ticket_sign(&secret, &big[i], M, P, s, sizeof(s), &err),
+            TG_E_INTERNAL);
     }
     sign(&secret, &top, s);
-    ck_assert_int_eq(tg_ticket_verify(&secret, s, 1000, &t, &err), TG_OK);
+    ck_assert_int_eq(tg_ticket_verify(&secret, s, M, P, 1000, &t, &err), TG_OK);
     ck_assert(memcmp(&t, &top, sizeof(t)) == 0);
 }
 END_TEST
@@ -179,6 +238,9 @@ ticket_suite(void)
         {"re-spelled numbers are refused", respelled_numbers_are_refused},
         {"sign refuses what verify would refuse",
          sign_refuses_what_verify_would_refuse},
+        {"a ticket is good only for its method and path",
+         a_ticket_is_good_only_for_its_method_and_path},
+        {"a tg1 ticket is refused", a_tg1_ticket_is_refused},
     };
     size_t i;
 
