@@ -495,6 +495,13 @@ relay_body_parse(const struct tg_endpoint *ep, const char *raw, size_t len,
                                       : "'model' must be a non-empty string");
         goto out;
     }
+    /* Cut, it would be checked as another name than the one Ollama runs. */
+    if (json_string_length(model) >= sizeof(b->model)) {
+        rc = tg_err_set(err, TG_E_BAD_REQUEST,
+                        "'model' must be at most %zu bytes",
+                        sizeof(b->model) - 1);
+        goto out;
+    }
     snprintf(b->model, sizeof(b->model), "%s", json_string_value(model));
     rc = check_fields(ep, b->doc, err);
     if (rc == TG_OK)

@@ -25,6 +25,12 @@ static const struct {
     {"/api/chat", "[1]", "request body must be a JSON object"},
     {"/api/chat", "{\"messages\":[]}", "model is required"},
     {"/api/chat", "{\"model\":7}", "'model' must be a non-empty string"},
+    {"/api/chat",
+     "{\"model\":\"qwen2.5:"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "a"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/../evil\"}",
+     "'model' must be at most 127 bytes"},
     {"/api/chat", "{\"model\":\"m\",\"messages\":\"hi\"}",
      "'messages' must be an array"},
     {"/api/generate", "{\"model\":\"m\",\"prompt\":1}",
