@@ -229,3 +229,12 @@ def test_one_letter_words_cannot_run_past_the_token_limit(stack, path):
     used = stack.db.value("SELECT COALESCE(sum(q.tokens_used), 0) FROM quota_usage q "
                           f"JOIN api_keys k ON k.id = q.key_id WHERE k.name = '{name}'")
     assert used == "0"
+
+
+@pytest.mark.parametrize("body", ['{"MODEL":"all-minilm"}', '{"Name":"all-minilm"}',
+                                  '{"model":"long","\u017fname":"x","nAme":"all-minilm"}'])
+def test_a_hidden_model_spelt_another_way_stays_hidden(stack, body):
+    auth = locked(stack)
+    r = stack.http("POST", "/api/show", body.encode(), auth)
+    assert r.status == 404, r
+    assert r.json() == {"error": "model 'all-minilm' not found"}
