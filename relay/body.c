@@ -1,8 +1,13 @@
 /* Request bodies. The upstream gets the re-encoded document, not the
- * client's bytes: with duplicate keys jansson keeps the last, and Ollama must
- * see exactly what the checks saw. The estimate errs high (bytes / 3 and a
- * flat cost per message and image), because an estimate that is too low is
- * what lets usage run past a limit. */
+ * client's bytes, made canonical first: Ollama decodes with Go's
+ * encoding/json, which matches field names case-insensitively and lets the
+ * last one win, so a body with duplicate names, or names that fold alike
+ * where tollgate reads them, is refused, and a name tollgate reads is
+ * forwarded in tollgate's spelling. Ollama then sees exactly what the checks
+ * saw. The estimate errs high (a token per byte of everything that feeds
+ * the prompt, a flat cost per message and image), because an estimate that
+ * is too low is what lets usage run past a limit, while one too high only
+ * asks a large prompt for a top-up. */
 #include <config.h>
 
 #include <stdio.h>
@@ -14,10 +19,267 @@
 #define EST_PER_MESSAGE 8
 #define EST_PER_IMAGE 768
 
-static int64_t
-text_cost(json_t *v)
+/* The names tollgate reads, at each level it reads them. */
+static const char *const top_names[] = {"model",      "options",
+                                        "stream",     "stream_options",
+                                        "max_tokens", "max_completion_tokens",
+                                        "messages",   "prompt",
+                                        "images",     "context",
+                                        "input",      "api_key",
+                                        NULL};
+static const char *const option_names[] = {"num_predict", NULL};
+static const char *const stream_option_names[] = {"include_usage", NULL};
+static const char *const message_names[] = {"content", "images", NULL};
+static const char *const part_names[] = {"image_url", NULL};
+
+/* Top-level fields that never reach the prompt. Any other field counts:
+ * one Ollama adds later, or one we do not know, errs high, not low. */
+static const char *const not_prompt[] = {"model",
+                                         "options",
+                                         "stream",
+                                         "stream_options",
+                                         "keep_alive",
+                                         "think",
+                                         "raw",
+                                         "truncate",
+                                         "shift",
+                                         "logprobs",
+                                         "top_logprobs",
+                                         "max_tokens",
+                                         "max_completion_tokens",
+                                         "temperature",
+                                         "top_p",
+                                         "seed",
+                                         "stop",
+                                         "frequency_penalty",
+                                         "presence_penalty",
+                                         "dimensions",
+                                         "encoding_format",
+                                         "reasoning_effort",
+                                         "reasoning",
+                                         "tool_choice",
+                                         "n",
+                                         "user",
+                                         NULL};
+
+static bool
+listed(const char *const *list, const char *name)
 {
-    return json_is_string(v) ? (int64_t)json_string_length(v) / 3 : 0;
+    for (; *list != NULL; list++)
+        if (strcmp(*list, name) == 0)
+            return true;
+    return false;
+}
+
+/* Go's foldName, for what can match Ollama's field names, all of them
+ * ASCII: a-z as A-Z, and the two runes whose case orbit holds an ASCII
+ * letter, KELVIN SIGN (e2 84 aa, K) and LATIN SMALL LETTER LONG S (c5 bf,
+ * S). Other runes stay as they are: folded or not, they match no ASCII
+ * name, so no field Ollama reads. `out` holds strlen(key) + 1 bytes. */
+static void
+fold(const char *key, char *out)
+{
+    const unsigned char *p = (const unsigned char *)key;
+
+    while (*p != '\0') {
+        if (p[0] == 0xe2 && p[1] == 0x84 && p[2] == 0xaa) {
+            *out++ = 'K';
+            p += 3;
+        } else if (p[0] == 0xc5 && p[1] == 0xbf) {
+            *out++ = 'S';
+            p += 2;
+        } else {
+            *out++ = *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : (char)*p;
+            p++;
+        }
+    }
+    *out = '\0';
+}
+
+bool
+relay_body_field_is(const char *key, const char *name)
+{
+    char a[64], b[64];
+
+    if (strlen(key) >= sizeof(a) || strlen(name) >= sizeof(b))
+        return false;
+    fold(key, a);
+    fold(name, b);
+    return strcmp(a, b) == 0;
+}
+
+/* A client's field name fit for an error message: at most 60 bytes, whole
+ * UTF-8 sequences (jansson checked them), control characters as '?'. */
+static const char *
+shown(const char *key, char out[64])
+{
+    size_t i = 0, n;
+    const unsigned char *p = (const unsigned char *)key;
+
+    while (*p != '\0') {
+        n = *p < 0x80 ? 1 : *p < 0xe0 ? 2 : *p < 0xf0 ? 3 : 4;
+        if (i + n > 60) {
+            memcpy(out + i, "...", 4);
+            return out;
+        }
+        if (n == 1)
+            out[i] = *p < 0x20 || *p == 0x7f ? '?' : (char)*p;
+        else
+            memcpy(out + i, p, n);
+        i += n;
+        p += n;
+    }
+    out[i] = '\0';
+    return out;
+}
+
+static enum tg_code
+collision(const char *where, const char *a, const char *b, json_t *seen,
+          struct tg_err *err)
+{
+    char sa[64], sb[64];
+    enum tg_code rc = tg_err_set(err, TG_E_BAD_REQUEST,
+                                 "duplicate field '%s%s' (also as '%s'): "
+                                 "JSON field names are matched "
+                                 "case-insensitively",
+                                 where, shown(a, sa), shown(b, sb));
+
+    json_decref(seen); /* owns a */
+    return rc;
+}
+
+/* The client's spelling of each name it folds to; NULL (and err set) when
+ * two names fold alike. */
+static json_t *
+spellings(json_t *obj, const char *where, struct tg_err *err)
+{
+    json_t *seen = json_object(); /* new: folded name -> client's spelling */
+    json_t *prev;                 /* borrowed */
+    const char *key;
+    json_t *v; /* borrowed */
+    char *f;
+
+    if (seen == NULL)
+        goto oom;
+    json_object_foreach(obj, key, v)
+    {
+        f = malloc(strlen(key) + 1);
+        if (f == NULL)
+            goto oom;
+        fold(key, f);
+        prev = json_object_get(seen, f);
+        if (prev != NULL) {
+            free(f);
+            collision(where, json_string_value(prev), key, seen, err);
+            return NULL;
+        }
+        if (json_object_set_new(seen, f, json_string(key)) != 0) {
+            free(f);
+            goto oom;
+        }
+        free(f);
+    }
+    return seen;
+oom:
+    json_decref(seen);
+    tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    return NULL;
+}
+
+/* One object at a level tollgate polices, made to mean to Ollama what it
+ * means to tollgate: Go's encoding/json matches field names
+ * case-insensitively and lets the last of a kind win, so two names that
+ * fold alike are refused, and a name tollgate reads spelt another way
+ * ("Model", "NUM_PREDICT") is renamed to tollgate's spelling, which is what
+ * Ollama itself would have taken it for. */
+static enum tg_code
+canon_object(json_t *obj, const char *const *names, const char *where,
+             struct tg_err *err)
+{
+    json_t *seen = spellings(obj, where, err); /* new */
+    json_t *s, *v;                             /* borrowed */
+    char f[32];
+    enum tg_code rc = TG_OK;
+
+    if (seen == NULL)
+        return err->code;
+    for (; *names != NULL && rc == TG_OK; names++) {
+        fold(*names, f);
+        s = json_object_get(seen, f);
+        if (s == NULL || strcmp(json_string_value(s), *names) == 0)
+            continue;
+        v = json_incref(json_object_get(obj, json_string_value(s)));
+        json_object_del(obj, json_string_value(s));
+        if (json_object_set_new(obj, *names, v) != 0)
+            rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    json_decref(seen);
+    return rc;
+}
+
+static enum tg_code
+canon_message(json_t *m, size_t i, struct tg_err *err)
+{
+    char where[80];
+    size_t j;
+    json_t *part; /* borrowed */
+    enum tg_code rc;
+
+    snprintf(where, sizeof(where), "messages[%zu].", i);
+    rc = canon_object(m, message_names, where, err);
+    json_array_foreach(json_object_get(m, "content"), j, part)
+    {
+        if (rc != TG_OK)
+            break;
+        if (!json_is_object(part))
+            continue;
+        snprintf(where, sizeof(where), "messages[%zu].content[%zu].", i, j);
+        rc = canon_object(part, part_names, where, err);
+    }
+    return rc;
+}
+
+/* Every level tollgate reads: the top, options, stream_options, each
+ * message and each part of its content. */
+static enum tg_code
+canonicalise(json_t *doc, struct tg_err *err)
+{
+    enum tg_code rc = canon_object(doc, top_names, "", err);
+    json_t *v; /* borrowed */
+    size_t i;
+
+    v = json_object_get(doc, "options");
+    if (rc == TG_OK && json_is_object(v))
+        rc = canon_object(v, option_names, "options.", err);
+    v = json_object_get(doc, "stream_options");
+    if (rc == TG_OK && json_is_object(v))
+        rc = canon_object(v, stream_option_names, "stream_options.", err);
+    json_array_foreach(json_object_get(doc, "messages"), i, v)
+    {
+        if (rc != TG_OK)
+            break;
+        if (json_is_object(v))
+            rc = canon_message(v, i, err);
+    }
+    return rc;
+}
+
+/* A tokenizer makes at most about one token of a byte (odd text, digits,
+ * byte fallback): text counts its bytes, anything else its JSON. */
+static int64_t
+value_cost(json_t *v)
+{
+    char *s;
+    int64_t n;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_string(v))
+        return (int64_t)json_string_length(v);
+    s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    n = s != NULL ? (int64_t)strlen(s) : INT32_MAX;
+    free(s);
+    return n;
 }
 
 static int64_t
@@ -25,52 +287,86 @@ images_cost(json_t *images)
 {
     return json_is_array(images)
                ? (int64_t)json_array_size(images) * EST_PER_IMAGE
-               : 0;
+               : value_cost(images);
 }
 
 /* content is a string, or (OpenAI) an array of parts: text or image_url. */
 static int64_t
 content_cost(json_t *content)
 {
-    int64_t n = text_cost(content);
+    int64_t n = json_is_array(content) ? 0 : value_cost(content);
     size_t i;
-    json_t *part; /* borrowed */
+    const char *key;
+    json_t *part, *v; /* borrowed */
 
     json_array_foreach(content, i, part)
     {
-        n += text_cost(json_object_get(part, "text"));
-        if (json_object_get(part, "image_url") != NULL)
-            n += EST_PER_IMAGE;
+        if (!json_is_object(part))
+            n += value_cost(part);
+        json_object_foreach(part, key, v) n +=
+            strcmp(key, "image_url") == 0 ? EST_PER_IMAGE : value_cost(v);
+    }
+    return n;
+}
+
+/* Every field of a message feeds the prompt: role, content, thinking,
+ * tool calls, tool names. */
+static int64_t
+message_cost(json_t *m)
+{
+    int64_t n = EST_PER_MESSAGE;
+    const char *key;
+    json_t *v; /* borrowed */
+
+    if (!json_is_object(m))
+        return n + value_cost(m);
+    json_object_foreach(m, key, v)
+    {
+        if (strcmp(key, "images") == 0)
+            n += images_cost(v);
+        else if (strcmp(key, "content") == 0)
+            n += content_cost(v);
+        else
+            n += value_cost(v);
     }
     return n;
 }
 
 static int64_t
+field_cost(const char *key, json_t *v)
+{
+    int64_t n = 0;
+    json_t *e; /* borrowed */
+    size_t i;
+
+    if (listed(not_prompt, key))
+        return 0;
+    if (strcmp(key, "images") == 0)
+        return images_cost(v);
+    if (!json_is_array(v))
+        return value_cost(v);
+    if (strcmp(key, "context") == 0) /* token ids: one token each */
+        return (int64_t)json_array_size(v);
+    if (strcmp(key, "messages") == 0) {
+        json_array_foreach(v, i, e) n += message_cost(e);
+        return n;
+    }
+    if (strcmp(key, "input") == 0) {
+        json_array_foreach(v, i, e) n += EST_PER_MESSAGE + value_cost(e);
+        return n;
+    }
+    return value_cost(v);
+}
+
+/* The body is at most max_body_bytes, so the sum cannot overflow. */
+static int64_t
 estimate(json_t *doc)
 {
     int64_t n = EST_BASE;
-    json_t *m, *input; /* borrowed */
-    size_t i;
-    char *tools;
+    const char *key;
+    json_t *v; /* borrowed */
 
-    n += text_cost(json_object_get(doc, "prompt"));
-    n += text_cost(json_object_get(doc, "system"));
-    n += text_cost(json_object_get(doc, "suffix"));
-    n += images_cost(json_object_get(doc, "images"));
-    json_array_foreach(json_object_get(doc, "messages"), i, m)
-    {
-        n += EST_PER_MESSAGE + content_cost(json_object_get(m, "content"));
-        n += images_cost(json_object_get(m, "images"));
-    }
-    input = json_object_get(doc, "input");
-    n += text_cost(input);
-    json_array_foreach(input, i, m) n += EST_PER_MESSAGE + text_cost(m);
-    tools = json_object_get(doc, "tools") != NULL
-                ? json_dumps(json_object_get(doc, "tools"), JSON_COMPACT)
-                : NULL;
-    if (tools != NULL)
-        n += (int64_t)strlen(tools) / 3;
-    free(tools);
+    json_object_foreach(doc, key, v) n += field_cost(key, v);
     return n;
 }
 
@@ -167,10 +463,15 @@ relay_body_parse(const struct tg_endpoint *ep, const char *raw, size_t len,
     enum tg_code rc = TG_E_BAD_REQUEST;
 
     memset(b, 0, sizeof(*b));
-    b->doc = json_loadb(raw, len, 0, &jerr);
+    b->doc = json_loadb(raw, len, JSON_REJECT_DUPLICATES, &jerr);
     if (b->doc == NULL) {
         if (len == 0)
             rc = tg_err_set(err, TG_E_BAD_REQUEST, "missing request body");
+        else if (json_error_code(&jerr) == json_error_duplicate_key)
+            rc = tg_err_set(err, TG_E_BAD_REQUEST,
+                            "duplicate field in request body: %s (line %d, "
+                            "column %d)",
+                            jerr.text, jerr.line, jerr.column);
         else
             rc = tg_err_set(err, TG_E_BAD_REQUEST,
                             "invalid JSON in request body: %s (line %d, "
@@ -183,11 +484,22 @@ relay_body_parse(const struct tg_endpoint *ep, const char *raw, size_t len,
                         "request body must be a JSON object");
         goto out;
     }
+    rc = canonicalise(b->doc, err);
+    if (rc != TG_OK)
+        goto out;
+    rc = TG_E_BAD_REQUEST;
     model = json_object_get(b->doc, "model");
     if (!json_is_string(model) || json_string_length(model) == 0) {
         rc = tg_err_set(err, TG_E_BAD_REQUEST, "%s",
                         model == NULL ? "model is required"
                                       : "'model' must be a non-empty string");
+        goto out;
+    }
+    /* Cut, it would be checked as another name than the one Ollama runs. */
+    if (json_string_length(model) >= sizeof(b->model)) {
+        rc = tg_err_set(err, TG_E_BAD_REQUEST,
+                        "'model' must be at most %zu bytes",
+                        sizeof(b->model) - 1);
         goto out;
     }
     snprintf(b->model, sizeof(b->model), "%s", json_string_value(model));

@@ -23,8 +23,11 @@ struct relay_body {
 
 /* Parses and checks `raw` for endpoint `ep` (a TG_EP_GENERATE or
  * TG_EP_EMBED one). TG_E_BAD_REQUEST with a message naming the problem for
- * malformed JSON, a missing model or a wrongly typed field. On success the
- * caller owns b and calls relay_body_free(). */
+ * malformed JSON, duplicate field names (exact, or folded alike where
+ * tollgate reads them: top level, options, stream_options, messages and
+ * their content parts), a missing model or a wrongly typed field. A name
+ * tollgate reads, spelt another way ("Model"), is renamed to its own. On
+ * success the caller owns b and calls relay_body_free(). */
 enum tg_code relay_body_parse(const struct tg_endpoint *ep, const char *raw,
                               size_t len, struct relay_body *b,
                               struct tg_err *err) TG_MUSTCHECK;
@@ -41,6 +44,10 @@ enum tg_code relay_body_cap(const struct tg_endpoint *ep, struct relay_body *b,
  * is no JSON object or holds no such non-empty string. */
 bool relay_body_key(const char *raw, size_t len, char *key, size_t keymax,
                     size_t *keylen);
+
+/* True when Go's encoding/json would decode a field named `key` into one
+ * named `name` (ASCII): case-insensitively, with its Unicode folding. */
+bool relay_body_field_is(const char *key, const char *name);
 
 /* The body to send upstream; the caller free()s it. NULL when out of memory. */
 char *relay_body_dump(const struct relay_body *b, size_t *len);

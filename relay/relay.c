@@ -774,18 +774,26 @@ hidden_model(struct req *r, const char *body, size_t len)
 {
     char msg[200], name[128] = "";
     json_t *doc = NULL; /* new */
-    const char *m;
+    json_t *v;          /* borrowed */
+    const char *m, *k;
 
     if (r->policy.allowed == NULL)
         return false;
     if (strncmp(r->q.path, "/v1/models/", 11) == 0) {
         snprintf(name, sizeof(name), "%s", r->q.path + 11);
     } else if (strcmp(r->q.path, "/api/show") == 0) {
+        /* Ollama reads "MODEL" or "Name" too: any spelling it reads may
+         * hide the answer. */
         doc = json_loadb(body, len, 0, NULL);
-        m = json_string_value(json_object_get(doc, "model"));
-        if (m == NULL)
-            m = json_string_value(json_object_get(doc, "name"));
-        snprintf(name, sizeof(name), "%s", m != NULL ? m : "");
+        json_object_foreach(doc, k, v)
+        {
+            m = json_string_value(v);
+            if (m != NULL && name[0] == '\0' &&
+                (relay_body_field_is(k, "model") ||
+                 relay_body_field_is(k, "name")) &&
+                !relay_policy_model_ok(&r->policy, m))
+                snprintf(name, sizeof(name), "%s", m);
+        }
         json_decref(doc);
     }
     if (name[0] == '\0' || relay_policy_model_ok(&r->policy, name))

@@ -89,7 +89,7 @@ def test_root_version_tags_and_models(fake):
     _, data = request(fake, "GET", "/api/tags")
     names = {m["name"] for m in json.loads(data)["models"]}
     assert {"llama3:latest", "qwen2.5:7b", "all-minilm:latest", "slow:latest",
-            "fail-mid:latest", "busy:latest", "long:latest"} == names
+            "fail-mid:latest", "busy:latest", "long:latest", "bytewise:latest"} == names
     _, data = request(fake, "GET", "/v1/models")
     body = json.loads(data)
     assert body["object"] == "list" and {"id", "object", "created", "owned_by"} == set(body["data"][0])
@@ -447,3 +447,59 @@ def test_openai_chat_streams_a_tool_call_in_one_chunk(fake):
     choice = json.loads(data)["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["tool_calls"][0]["function"]["arguments"] == '{"city":"fake-city"}'
+
+
+# ---- Go's decoding of request bodies -------------------------------------------
+
+def last_record(fake, test_id):
+    _, data = request(fake, "GET", "/_fake/requests")
+    return [r for r in json.loads(data) if r["headers"].get("x-test-id") == test_id][-1]
+
+
+def test_body_fields_match_as_go_decodes_them(fake):
+    """encoding/json matches struct fields case-insensitively (KELVIN SIGN is
+    k, LONG S is s), the last occurrence wins and objects merge; map keys
+    (options, content parts) match exactly."""
+    raw = ('{"model":"busy","MODEL":"llama3","prompt":"p","OPTIONS":{"num_predict":100},'
+           '"options":{"NUM_PREDICT":7,"num_predict":2},"\u017ftream":false,'
+           '"\u212aeep_alive":"1m","fake_tokens":1}')
+    resp, data = request(fake, "POST", "/api/generate", raw.encode(), {"X-Test-Id": "go-1"})
+    assert resp.status == 200, data
+    obj = json.loads(data)
+    assert obj["model"] == "llama3" and obj["eval_count"] == 2 and obj["done_reason"] == "length"
+    dec = last_record(fake, "go-1")["decoded"]
+    assert dec["model"] == "llama3" and dec["stream"] is False and dec["keep_alive"] == "1m"
+    assert dec["options"] == {"num_predict": 2, "NUM_PREDICT": 7}
+    assert "MODEL" not in dec and dec["fake_tokens"] == 1   # unknown names kept as spelt
+
+    raw = ('{"Model":"llama3","Messages":[{"ROLE":"user","Content":"abcdefgh"}],'
+           '"STREAM":false,"Options":{"num_predict":1}}')
+    resp, data = request(fake, "POST", "/api/chat", raw.encode(), {"X-Test-Id": "go-2"})
+    obj = json.loads(data)
+    assert resp.status == 200 and obj["prompt_eval_count"] == 12 and obj["eval_count"] == 1, obj
+    dec = last_record(fake, "go-2")["decoded"]
+    assert dec["messages"] == [{"role": "user", "content": "abcdefgh"}]
+
+    raw = ('{"model":"llama3","messages":[{"role":"user","content":"hi"}],"Max_Tokens":3,'
+           '"\u017ftream":true,"STREAM_OPTIONS":{"Include_Usage":true}}')
+    resp, data = request(fake, "POST", "/v1/chat/completions", raw.encode(), {"X-Test-Id": "go-3"})
+    events = sse_events(data)
+    assert resp.status == 200 and events[-1] == "[DONE]"
+    assert json.loads(events[-2])["usage"]["completion_tokens"] == 3
+    dec = last_record(fake, "go-3")["decoded"]
+    assert dec["max_tokens"] == 3 and dec["stream_options"] == {"include_usage": True}
+
+    # the dotless i is not in i's fold orbit for Go: no field, ignored
+    raw = '{"model":"llama3","prompt":"p","stream":false,"\u0131nput":1,"opt\u0131ons":{"num_predict":1}}'
+    _, data = request(fake, "POST", "/api/generate", raw.encode(), {"X-Test-Id": "go-4"})
+    assert json.loads(data)["eval_count"] == 8
+    assert "options" not in last_record(fake, "go-4")["decoded"]
+
+
+def test_bytewise_counts_a_prompt_token_a_byte(fake):
+    _, data = request(fake, "POST", "/api/generate",
+                      {"model": "bytewise", "prompt": "a a a a", "stream": False})
+    assert json.loads(data)["prompt_eval_count"] == 10 + 7
+    _, data = request(fake, "POST", "/v1/chat/completions",
+                      {"model": "bytewise", "messages": [{"role": "user", "content": "a a"}]})
+    assert json.loads(data)["usage"]["prompt_tokens"] == 10 + 3

@@ -74,7 +74,7 @@ def test_64_concurrent_streams_on_one_key_until_the_limit(stack):
     used = int(stack.db.value(
         f"SELECT q.tokens_used FROM quota_usage q JOIN api_keys k ON k.id = q.key_id "
         f"WHERE k.name = '{name}' AND q.period = 'day'"))
-    # The relay's prompt estimate (16 + bytes/3 + 8 per message) is above the
+    # The relay's prompt estimate (16 + a token a byte + 8 per message) is above the
     # fake's count (10 + bytes/4), so no estimation error can push usage over.
     assert 0 < used <= limit
     over = stack.db.rows(
