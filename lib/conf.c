@@ -80,6 +80,10 @@ static const struct param params[] = {
     INT(admin_session_ttl, 43200, 60, 604800),
     INT(upstream_tries, 3, 1, 32),
     INT(ip_trust_ttl, 0, 0, 2592000),
+    INT(body_timeout, 60, 1, 3600),
+    INT(body_min_rate, 1024, 0, 1073741824),
+    INT(body_reads_per_key, 4, 1, 1024),
+    INT(body_reads_keyless, 4, 1, 1024),
 };
 
 enum tg_code

@@ -49,7 +49,11 @@ struct tg_conf {
     int64_t usage_retention_days; /* sweep deletes older events; 0 keeps */
     int64_t admin_session_ttl;    /* seconds an admin login lasts */
     int64_t upstream_tries;       /* upstreams (and keys) tried per request */
-    int64_t ip_trust_ttl; /* seconds POST /auth trusts an address; 0: off */
+    int64_t ip_trust_ttl;  /* seconds POST /auth trusts an address; 0: off */
+    int64_t body_timeout;  /* seconds for a whole request body: 408 */
+    int64_t body_min_rate; /* bytes/s a body must keep up; 0: any */
+    int64_t body_reads_per_key; /* slow body reads at once per key: 429 */
+    int64_t body_reads_keyless; /* ... of keys in the body, all together */
 };
 
 /* Fills every field with its default. */

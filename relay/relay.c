@@ -18,6 +18,7 @@
 #include "endpoint.h"
 #include "gate.h"
 #include "health.h"
+#include "intake.h"
 #include "jsonerr.h"
 #include "keys.h"
 #include "log.h"
@@ -46,6 +47,8 @@ struct req {
     bool claimed;
     bool capture;    /* the key keeps its request bodies */
     bool body_keyed; /* the key came in the body (accept_body_key) */
+    bool body_done;  /* read_body() read the whole body already */
+    bool body_slow;  /* ... or gave up on it: stop reading (intake.h) */
     char model[128];
     struct relay_policy policy; /* from the claim */
     int64_t max_output;         /* the key's output cap, -1 for none */
@@ -100,19 +103,26 @@ db_call(struct req *r, const char *sql, int n, const char *const *params,
                             n, params, err);
 }
 
-/* An error of our own, before anything else went to the client. */
+/* An error of our own, before anything else went to the client, with
+ * header lines of its own in `head` (each ending CRLF; "" for none). */
+static void
+fail_with(struct req *r, int status, const char *type, const char *head,
+          const char *code, const char *msg)
+{
+    char *body = tg_jsonerr_body(r->q.ep.family, status, type, code, msg);
+
+    FCGX_FPrintF(r->q.fcgi->out,
+                 "Status: %d\r\nContent-Type: application/json\r\n%s%s\r\n%s",
+                 status, head, r->cors,
+                 body != NULL ? body : "{\"error\":\"error\"}");
+    free(body);
+}
+
 static void
 fail(struct req *r, int status, const char *code, const char *msg)
 {
-    /* Our only 429 is a prompt that does not fit the token quota. */
-    char *body = tg_jsonerr_body(r->q.ep.family, status,
-                                 status == 429 ? "tokens" : NULL, code, msg);
-
-    FCGX_FPrintF(r->q.fcgi->out,
-                 "Status: %d\r\nContent-Type: application/json\r\n%s\r\n%s",
-                 status, r->cors,
-                 body != NULL ? body : "{\"error\":\"error\"}");
-    free(body);
+    /* fail()'s 429 is a prompt that does not fit the token quota. */
+    fail_with(r, status, status == 429 ? "tokens" : NULL, "", code, msg);
 }
 
 /* A denial of the key check the relay made itself (key in the body), as
@@ -205,14 +215,12 @@ settle(struct req *r, const struct outcome *o)
                           tg_request_ms(&r->q), o->ttfb_ms);
 }
 
-/* Refuse and refund: the request never reached the upstream. */
+/* The refund of a refused request, which never reached the upstream. */
 static void
-refuse(struct req *r, int status, const char *code, const char *msg,
-       const char *why)
+refund(struct req *r, int status, const char *why)
 {
     struct outcome o = {why, status, 0, 0, -1};
 
-    fail(r, status, code, msg);
     if (r->claimed)
         settle(r, &o);
     else
@@ -221,6 +229,15 @@ refuse(struct req *r, int status, const char *code, const char *msg,
     if (!r->claimed)
         relay_metrics_request(r->q.ep.name, status, 0, NULL, NULL, 0, 0,
                               tg_request_ms(&r->q), -1);
+}
+
+/* Refuse and refund. */
+static void
+refuse(struct req *r, int status, const char *code, const char *msg,
+       const char *why)
+{
+    fail(r, status, code, msg);
+    refund(r, status, why);
 }
 
 /* The web server's authorizer refused such a path already (400); this is
@@ -308,21 +325,54 @@ claim(struct req *r)
     return true;
 }
 
-/* Reads the whole body, bounded: 413 past max_body_bytes, chunked or not. */
+/* Reads the whole body, chunked or not (intake.c): 413 past max_body_bytes,
+ * 408 when it comes too slowly, and 429 at once, before any waiting, when
+ * the key (or every key in a body, together) has its body_reads_* under
+ * way already: a slow client holds a thread for body_timeout at most, and
+ * one key only a few. */
+static struct relay_intake_limits
+limits(const struct tg_conf *c)
+{
+    return (struct relay_intake_limits){c->body_timeout * 1000,
+                                        c->body_min_rate};
+}
+
 static bool
 read_body(struct req *r, struct tg_buf *body)
 {
-    char chunk[16384];
-    int n;
+    const struct tg_conf *c = &r->app->conf;
+    const struct relay_intake_limits lim = limits(c);
+    int64_t who = r->ticket.reservation_id != 0 ? r->ticket.key_id : 0;
+    enum relay_intake_end end;
 
-    while ((n = FCGX_GetStr(chunk, sizeof(chunk), r->q.fcgi->in)) > 0) {
-        if (tg_buf_append(body, chunk, (size_t)n) != 0) {
-            refuse(r, 413, "request_too_large", "Request body too large.",
-                   "too_large");
-            return false;
-        }
+    if (r->body_done)
+        return true;
+    if (!relay_intake_enter(who, who != 0 ? c->body_reads_per_key
+                                          : c->body_reads_keyless)) {
+        fail_with(r, 429, "requests", "Retry-After: 1\r\n",
+                  "rate_limit_exceeded",
+                  who != 0 ? "Too many requests with this key are sending "
+                             "their bodies at once: try again in a moment."
+                           : "Too many requests are sending their bodies at "
+                             "once: try again in a moment.");
+        refund(r, 429, "body_busy");
+        r->body_slow = true;
+        return false;
     }
-    return true;
+    end = relay_intake_read(r->q.fcgi, body, &lim);
+    relay_intake_leave(who);
+    r->body_done = true;
+    r->body_slow = end == RELAY_INTAKE_SLOW;
+    if (end == RELAY_INTAKE_TOO_LARGE)
+        refuse(r, 413, "request_too_large", "Request body too large.",
+               "too_large");
+    else if (end == RELAY_INTAKE_SLOW)
+        refuse(r, 408, "request_timeout",
+               "The request body did not arrive in time.", "body_timeout");
+    else if (end == RELAY_INTAKE_BROKEN)
+        refuse(r, 400, "invalid_request", "The request body was cut off.",
+               "body_broken");
+    return end == RELAY_INTAKE_OK;
 }
 
 static int64_t
@@ -887,12 +937,14 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
     struct tg_buf body;
     char *json = NULL;
     size_t len = 0;
+    bool api = false; /* past /health and /auth, which read no body */
 
     tg_request_begin(&r.q, fcgi, NULL, NULL);
     tg_buf_init(&body, (size_t)r.app->conf.max_body_bytes);
     if (relay_health_handle(r.app, r.w->curl, &r.q) ||
         relay_trust_handle(r.app, &r.q))
         goto out;
+    api = true;
     tg_cors_headers(r.app->conf.cors_origins,
                     tg_request_param(&r.q, "HTTP_ORIGIN"), false, NULL, r.cors,
                     sizeof(r.cors));
@@ -934,6 +986,11 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
         capture_body(&r, json);
     forward(&r, json, len, true, b.strip_usage, b.estimate);
 out:
+    if (api) {
+        struct relay_intake_limits lim = limits(&r.app->conf);
+
+        relay_intake_finish(fcgi, &lim, r.body_slow);
+    }
     free(json);
     relay_policy_free(&r.policy);
     relay_body_free(&b);

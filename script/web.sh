@@ -157,6 +157,13 @@ tg_web_render_caddy() {
 		output file $1/error.log
 		level WARN
 	}
+	# As examples/caddy/Caddyfile: deadlines for slow clients.
+	servers {
+		timeouts {
+			read_header 10s
+			read_body 60s
+		}
+	}
 }
 http://:$2 {
 	bind 127.0.0.1
