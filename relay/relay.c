@@ -325,30 +325,29 @@ claim(struct req *r)
     return true;
 }
 
-/* Reads the whole body, chunked or not (intake.c): 413 past max_body_bytes,
+/* Reads the whole body, chunked or not (lib/intake.c): 413 past max_body_bytes,
  * 408 when it comes too slowly, and 429 at once, before any waiting, when
  * the key (or every key in a body, together) has its body_reads_* under
  * way already: a slow client holds a thread for body_timeout at most, and
  * one key only a few. */
-static struct relay_intake_limits
+static struct tg_intake_limits
 limits(const struct tg_conf *c)
 {
-    return (struct relay_intake_limits){c->body_timeout * 1000,
-                                        c->body_min_rate};
+    return (struct tg_intake_limits){c->body_timeout * 1000, c->body_min_rate};
 }
 
 static bool
 read_body(struct req *r, struct tg_buf *body)
 {
     const struct tg_conf *c = &r->app->conf;
-    const struct relay_intake_limits lim = limits(c);
+    const struct tg_intake_limits lim = limits(c);
     int64_t who = r->ticket.reservation_id != 0 ? r->ticket.key_id : 0;
-    enum relay_intake_end end;
+    enum tg_intake_end end;
 
     if (r->body_done)
         return true;
-    if (!relay_intake_enter(who, who != 0 ? c->body_reads_per_key
-                                          : c->body_reads_keyless)) {
+    if (!tg_intake_enter(who, who != 0 ? c->body_reads_per_key
+                                       : c->body_reads_keyless)) {
         fail_with(r, 429, "requests", "Retry-After: 1\r\n",
                   "rate_limit_exceeded",
                   who != 0 ? "Too many requests with this key are sending "
@@ -359,20 +358,20 @@ read_body(struct req *r, struct tg_buf *body)
         r->body_slow = true;
         return false;
     }
-    end = relay_intake_read(r->q.fcgi, body, &lim);
-    relay_intake_leave(who);
+    end = tg_intake_read(r->q.fcgi, body, &lim);
+    tg_intake_leave(who);
     r->body_done = true;
-    r->body_slow = end == RELAY_INTAKE_SLOW;
-    if (end == RELAY_INTAKE_TOO_LARGE)
+    r->body_slow = end == TG_INTAKE_SLOW;
+    if (end == TG_INTAKE_TOO_LARGE)
         refuse(r, 413, "request_too_large", "Request body too large.",
                "too_large");
-    else if (end == RELAY_INTAKE_SLOW)
+    else if (end == TG_INTAKE_SLOW)
         refuse(r, 408, "request_timeout",
                "The request body did not arrive in time.", "body_timeout");
-    else if (end == RELAY_INTAKE_BROKEN)
+    else if (end == TG_INTAKE_BROKEN)
         refuse(r, 400, "invalid_request", "The request body was cut off.",
                "body_broken");
-    return end == RELAY_INTAKE_OK;
+    return end == TG_INTAKE_OK;
 }
 
 static int64_t
@@ -987,9 +986,9 @@ relay_handle(void *app, void *worker, FCGX_Request *fcgi)
     forward(&r, json, len, true, b.strip_usage, b.estimate);
 out:
     if (api) {
-        struct relay_intake_limits lim = limits(&r.app->conf);
+        struct tg_intake_limits lim = limits(&r.app->conf);
 
-        relay_intake_finish(fcgi, &lim, r.body_slow);
+        tg_intake_finish(fcgi, &lim, r.body_slow);
     }
     free(json);
     relay_policy_free(&r.policy);

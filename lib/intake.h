@@ -2,8 +2,8 @@
  * a client that sends slowly cannot hold a relay thread for longer than
  * body_timeout, and with only a few such reads at once per key (and for
  * keys that come in the body), so one key cannot hold them all. */
-#ifndef RELAY_INTAKE_H
-#define RELAY_INTAKE_H
+#ifndef TG_INTAKE_H
+#define TG_INTAKE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,35 +15,35 @@
 
 /* Before the minimum rate counts: a client's first bytes may follow its
  * headers after a TLS round trip or two, and a short body needs no rate. */
-#define RELAY_INTAKE_GRACE_MS 2000
+#define TG_INTAKE_GRACE_MS 2000
 
-struct relay_intake_limits {
+struct tg_intake_limits {
     int64_t timeout_ms; /* the whole body within this, from the first read */
     int64_t min_rate;   /* bytes per second after the grace; 0: none */
 };
 
-enum relay_intake_end {
-    RELAY_INTAKE_OK,        /* the whole body is in `body` */
-    RELAY_INTAKE_TOO_LARGE, /* past the buffer's max */
-    RELAY_INTAKE_SLOW,      /* the deadline or the minimum rate passed */
-    RELAY_INTAKE_BROKEN     /* the web server broke off the body */
+enum tg_intake_end {
+    TG_INTAKE_OK,        /* the whole body is in `body` */
+    TG_INTAKE_TOO_LARGE, /* past the buffer's max */
+    TG_INTAKE_SLOW,      /* the deadline or the minimum rate passed */
+    TG_INTAKE_BROKEN     /* the web server broke off the body */
 };
 
 /* The moment (tg_clock_ms) by which more than `got` bytes must have come,
  * for a body whose reading began at t0: the earlier of the total deadline
  * and the point where `got` falls below the minimum rate. */
-int64_t relay_intake_due(const struct relay_intake_limits *lim, int64_t t0,
-                         size_t got);
+int64_t tg_intake_due(const struct tg_intake_limits *lim, int64_t t0,
+                      size_t got);
 
 /* Reads the request body of `fcgi` into `body` (NULL: drops it) until its
  * end. No read
- * blocks past relay_intake_due(): the FastCGI connection's receive timeout
+ * blocks past tg_intake_due(): the FastCGI connection's receive timeout
  * is set before each read and cleared again before this returns. After
- * RELAY_INTAKE_SLOW or _BROKEN the input stream is closed with an error,
+ * TG_INTAKE_SLOW or _BROKEN the input stream is closed with an error,
  * so FCGX_Finish_r closes the connection: the thread's next request starts
  * on a fresh one. */
-enum relay_intake_end relay_intake_read(FCGX_Request *fcgi, struct tg_buf *body,
-                                        const struct relay_intake_limits *lim);
+enum tg_intake_end tg_intake_read(FCGX_Request *fcgi, struct tg_buf *body,
+                                  const struct tg_intake_limits *lim);
 
 /* Before FCGX_Finish_r, for a request whose body was not read to its end:
  * libfcgi's close would read and drop what the web server still sends for
@@ -53,14 +53,21 @@ enum relay_intake_end relay_intake_read(FCGX_Request *fcgi, struct tg_buf *body,
  * reads the answer (Apache, Caddy) can deliver it; with `abandon`, or past
  * the deadline, stops reading instead, and such a web server gives its
  * client an error of its own. */
-void relay_intake_finish(FCGX_Request *fcgi,
-                         const struct relay_intake_limits *lim, bool abandon);
+void tg_intake_finish(FCGX_Request *fcgi, const struct tg_intake_limits *lim,
+                      bool abandon);
+
+/* Before FCGX_Finish_r in a program that never wants the body (the
+ * authorizer): reads what is left of it within `lim`, then shuts the
+ * connection for reading, so that libfcgi's close does not wait up to 2 s
+ * for a web server that keeps the connection open (Caddy's forward_auth
+ * keeps it while the rest of the request runs). */
+void tg_intake_close(FCGX_Request *fcgi, const struct tg_intake_limits *lim);
 
 /* Takes one of the body reads `key_id` may have at once (`max`), key_id 0
  * standing for every request whose key is in its body. false when all are
  * taken (the caller answers at once instead); every true is matched by one
- * relay_intake_leave() with the same key_id. Thread-safe. */
-bool relay_intake_enter(int64_t key_id, int64_t max);
-void relay_intake_leave(int64_t key_id);
+ * tg_intake_leave() with the same key_id. Thread-safe. */
+bool tg_intake_enter(int64_t key_id, int64_t max);
+void tg_intake_leave(int64_t key_id);
 
 #endif

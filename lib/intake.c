@@ -24,13 +24,13 @@ static struct slot slots[SLOTS];
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int64_t
-relay_intake_due(const struct relay_intake_limits *lim, int64_t t0, size_t got)
+tg_intake_due(const struct tg_intake_limits *lim, int64_t t0, size_t got)
 {
     int64_t due = t0 + lim->timeout_ms, by_rate;
 
     if (lim->min_rate <= 0)
         return due;
-    by_rate = t0 + RELAY_INTAKE_GRACE_MS + (int64_t)got * 1000 / lim->min_rate;
+    by_rate = t0 + TG_INTAKE_GRACE_MS + (int64_t)got * 1000 / lim->min_rate;
     return by_rate < due ? by_rate : due;
 }
 
@@ -60,25 +60,24 @@ arm(FCGX_Request *fcgi, int64_t ms)
 /* Why the stream ended: its end record, a receive timeout (libfcgi keeps
  * read(2)'s EAGAIN as the stream's error), or anything else; with `peek`,
  * _BROKEN when it has not ended yet. */
-static enum relay_intake_end
+static enum tg_intake_end
 ended(FCGX_Stream *in, bool peek)
 {
     int e = FCGX_GetError(in);
 
     if (peek && (buffered(in) > 0 || !FCGX_HasSeenEOF(in)))
-        return RELAY_INTAKE_BROKEN;
+        return TG_INTAKE_BROKEN;
     if (e == 0)
-        return RELAY_INTAKE_OK;
-    return e == EAGAIN || e == EWOULDBLOCK ? RELAY_INTAKE_SLOW
-                                           : RELAY_INTAKE_BROKEN;
+        return TG_INTAKE_OK;
+    return e == EAGAIN || e == EWOULDBLOCK ? TG_INTAKE_SLOW : TG_INTAKE_BROKEN;
 }
 
-enum relay_intake_end
-relay_intake_read(FCGX_Request *fcgi, struct tg_buf *body,
-                  const struct relay_intake_limits *lim)
+enum tg_intake_end
+tg_intake_read(FCGX_Request *fcgi, struct tg_buf *body,
+               const struct tg_intake_limits *lim)
 {
     FCGX_Stream *in = fcgi->in;
-    enum relay_intake_end end = RELAY_INTAKE_OK;
+    enum tg_intake_end end = TG_INTAKE_OK;
     int64_t t0 = tg_clock_ms(), left;
     size_t got = 0;
     bool armed = false;
@@ -99,9 +98,9 @@ relay_intake_read(FCGX_Request *fcgi, struct tg_buf *body,
         } else {
             /* One byte: FCGX_GetStr fills the buffer once, with one record's
              * content, in reads that each end by the deadline. */
-            left = relay_intake_due(lim, t0, got) - tg_clock_ms();
+            left = tg_intake_due(lim, t0, got) - tg_clock_ms();
             if (left <= 0 || arm(fcgi, left) != 0) {
-                end = left <= 0 ? RELAY_INTAKE_SLOW : RELAY_INTAKE_BROKEN;
+                end = left <= 0 ? TG_INTAKE_SLOW : TG_INTAKE_BROKEN;
                 break;
             }
             armed = true;
@@ -113,7 +112,7 @@ relay_intake_read(FCGX_Request *fcgi, struct tg_buf *body,
         }
         got += (size_t)n;
         if (body != NULL && tg_buf_append(body, chunk, (size_t)n) != 0) {
-            end = RELAY_INTAKE_TOO_LARGE;
+            end = TG_INTAKE_TOO_LARGE;
             break;
         }
     }
@@ -124,18 +123,28 @@ relay_intake_read(FCGX_Request *fcgi, struct tg_buf *body,
 }
 
 void
-relay_intake_finish(FCGX_Request *fcgi, const struct relay_intake_limits *lim,
-                    bool abandon)
+tg_intake_finish(FCGX_Request *fcgi, const struct tg_intake_limits *lim,
+                 bool abandon)
 {
-    if (fcgi->ipcFd < 0 || ended(fcgi->in, true) == RELAY_INTAKE_OK)
+    if (fcgi->ipcFd < 0 || ended(fcgi->in, true) == TG_INTAKE_OK)
         return;
-    if (!abandon && relay_intake_read(fcgi, NULL, lim) == RELAY_INTAKE_OK)
+    if (!abandon && tg_intake_read(fcgi, NULL, lim) == TG_INTAKE_OK)
         return;
     (void)shutdown(fcgi->ipcFd, SHUT_RD);
 }
 
+void
+tg_intake_close(FCGX_Request *fcgi, const struct tg_intake_limits *lim)
+{
+    if (fcgi->ipcFd < 0)
+        return;
+    if (ended(fcgi->in, true) != TG_INTAKE_OK)
+        (void)tg_intake_read(fcgi, NULL, lim);
+    (void)shutdown(fcgi->ipcFd, SHUT_RD);
+}
+
 bool
-relay_intake_enter(int64_t key_id, int64_t max)
+tg_intake_enter(int64_t key_id, int64_t max)
 {
     size_t i, row = SLOTS;
     bool ok = false;
@@ -159,7 +168,7 @@ relay_intake_enter(int64_t key_id, int64_t max)
 }
 
 void
-relay_intake_leave(int64_t key_id)
+tg_intake_leave(int64_t key_id)
 {
     size_t i;
 
