@@ -235,7 +235,9 @@ END $$;
 
 -- As in 009, but the reservation size the relay sizes its output allowance
 -- from is the one the authorizer used: the key's own, else the Settings
--- page's (NULL: tollgate.conf's).
+-- page's (NULL: tollgate.conf's); and a claimed reservation lives p_ttl
+-- (reservation_ttl) from the claim, even where the claim window was longer,
+-- so a relay that dies mid-request loses it after reservation_ttl.
 DROP FUNCTION tg_claim(bigint, bigint, integer);
 CREATE FUNCTION tg_claim(p_resv bigint, p_key bigint, p_ttl integer)
 RETURNS TABLE (tokens bigint, allowed_models json, force_model text,
@@ -250,7 +252,7 @@ BEGIN
     WITH c AS (
         UPDATE reservations r
            SET claimed_at = now(),
-               expires_at = greatest(r.expires_at, now() + make_interval(secs => p_ttl))
+               expires_at = now() + make_interval(secs => p_ttl)
          WHERE r.id = p_resv AND r.key_id = p_key
            AND r.claimed_at IS NULL AND r.settled_at IS NULL
            AND r.expires_at > now()
