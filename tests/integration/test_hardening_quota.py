@@ -4,7 +4,8 @@ could still do to the quota books and to the admin's sign-in.
 - Admin sign-in: attempts are counted per address before the password is
   checked, so a burst of concurrent wrong passwords gets at most five
   checked; only that address is locked out, and `tollgate admin unlock`
-  lets it in again at once. Directly as a CGI, and under each web server.
+  lets it in again at once. Directly as a CGI here; under each web server
+  in test_admin_web_servers.py.
 - Reservations of requests that never reached the upstream are given back,
   request included, as soon as that is known: refused by the relay (400,
   403) at once; never claimed because the relay was down, once the ticket's
@@ -16,16 +17,15 @@ could still do to the quota books and to the admin's sign-in.
 Each quota test runs under every web server (the `web` fixture); the books
 must balance after each (tests/invariants.sql)."""
 import concurrent.futures
-import http.client
 import json
 import time
 import uuid
 
 import pytest
 
-from admin import PASSWORD, Admin, hash_password
-from conftest import INVARIANTS, WEB_SERVERS
-from stack import Response, Stack, wait_for
+from admin import PASSWORD, Admin, assert_burst_locked_out, slow_password
+from conftest import INVARIANTS
+from stack import Stack, wait_for
 
 CHAT = {"model": "llama3", "messages": [{"role": "user", "content": "hi"}]}
 SLOW = {"model": "slow", "messages": [{"role": "user", "content": "hi"}]}
@@ -35,22 +35,9 @@ RESERVATION_TTL = 30
 
 # ---- admin sign-in ----------------------------------------------------------
 
-def checked(db, addr):
-    """How many sign-ins from addr had their password checked (the CGI
-    records each one it checked in admin_login_attempts)."""
-    return int(db.value(f"SELECT count(*) FROM admin_login_attempts WHERE addr = '{addr}'"))
-
-
-def assert_burst_locked_out(statuses, retry_afters, db, addr):
-    assert checked(db, addr) <= 5, statuses
-    assert statuses.count(401) == checked(db, addr), statuses
-    assert statuses.count(429) == len(statuses) - statuses.count(401), statuses
-    assert statuses.count(429) >= 35, statuses
-    assert retry_afters and all(1 <= s <= 900 for s in retry_afters), retry_afters
-
-
 def test_concurrent_wrong_passwords_check_at_most_five(tmp_path, database):
     a = Admin(tmp_path, database)
+    slow_password(tmp_path / "admin_password")
     with concurrent.futures.ThreadPoolExecutor(40) as ex:
         got = list(ex.map(lambda _: a.login("wrong password", remote_addr="10.0.0.9"), range(40)))
     statuses = [r.status for r in got]
@@ -97,47 +84,6 @@ def test_admin_unlock_is_documented_and_checks_its_arguments(tg):
     assert tg.run("admin", "unlock", "--address").returncode == 1
     assert tg.run("admin", "unlock", "--address", "").returncode == 1
     assert "0 address(es)" in tg.ok("admin", "unlock", "--address=192.0.2.7").stdout
-
-
-@pytest.fixture(scope="module")
-def admin_stack(db):
-    s = Stack(db, name="hardening-admin", admin=True, every_web=True)
-    pw = s.dir / "admin_password"
-    pw.write_text(hash_password(PASSWORD) + "\n")
-    pw.chmod(0o600)
-    s.extra_conf["admin_password_file"] = str(pw)
-    with s:
-        yield s
-
-
-def post_login(port, password, source):
-    """POST /admin/login from the loopback address `source` (all of
-    127.0.0.0/8 reaches a server listening on 127.0.0.1), so the web server
-    gives the CGI that REMOTE_ADDR."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(source, 0))
-    try:
-        c.request("POST", "/admin/login", body="password=" + password.replace(" ", "+"),
-                  headers={"Content-Type": "application/x-www-form-urlencoded"})
-        r = c.getresponse()
-        return Response(r.status, r.getheaders(), r.read())
-    finally:
-        c.close()
-
-
-def test_sign_in_lock_out_is_per_address_under_every_server(admin_stack, web):
-    port = admin_stack.ports[web]
-    i = WEB_SERVERS.index(web)
-    attacker, admin_addr = f"127.0.0.{20 + i}", f"127.0.0.{40 + i}"
-    with concurrent.futures.ThreadPoolExecutor(40) as ex:
-        got = list(ex.map(lambda _: post_login(port, "wrong password", attacker), range(40)))
-    statuses = [r.status for r in got]
-    assert_burst_locked_out(statuses, [int(r.headers["retry-after"]) for r in got if r.status == 429],
-                            admin_stack.db, attacker)
-    assert post_login(port, PASSWORD, attacker).status == 429
-    r = post_login(port, PASSWORD, admin_addr)
-    assert r.status == 303 and r.headers["set-cookie"].startswith("tg_admin=v1."), r
-    admin_stack.tg.ok("admin", "unlock", "--address", attacker)
-    assert post_login(port, PASSWORD, attacker).status == 303
 
 
 # ---- reservations of requests that never ran --------------------------------
