@@ -215,7 +215,7 @@ authz_handle(void *app, void *worker, FCGX_Request *fcgi)
     if (r.q.path_error != NULL) {
         deny_path(&r); /* before any key check or reservation */
     } else if (relay_decides(az, &r, key.src != TG_KEY_FROM_NONE)) {
-        open.expires = (int64_t)time(NULL) + az->conf.reservation_ttl;
+        open.expires = (int64_t)time(NULL) + az->conf.claim_ttl;
         allow(az, &r, &open, " relay-decides");
     } else if (key.src == TG_KEY_FROM_NONE && az->conf.ip_trust_ttl > 0) {
         /* REMOTE_ADDR is the web server's peer; X-Forwarded-For is never

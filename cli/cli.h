@@ -38,5 +38,6 @@ void cli_check_conf_failed(const char *path, const struct tg_err *err);
 int cli_usage_report(struct cli *c, int argc, char **argv);
 int cli_events(struct cli *c, int argc, char **argv);
 int cli_import(struct cli *c, int argc, char **argv);
+int cli_admin(struct cli *c, int argc, char **argv);
 
 #endif

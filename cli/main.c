@@ -66,6 +66,8 @@ main(int argc, char **argv)
         status = cli_events(&c, argc, argv);
     else if (strcmp(argv[0], "import") == 0)
         status = cli_import(&c, argc, argv);
+    else if (strcmp(argv[0], "admin") == 0)
+        status = cli_admin(&c, argc, argv);
     else {
         fprintf(stderr, "tollgate: unknown command '%s'\n", argv[0]);
         cli_usage(stderr, NULL);

@@ -1,5 +1,6 @@
-/* `tollgate sweep` and `tollgate check`: what an operator (or cron) runs to
- * keep the books straight and to see whether the stack can serve. */
+/* `tollgate sweep`, `tollgate check` and `tollgate admin unlock`: what an
+ * operator (or cron) runs to keep the books straight, to see whether the
+ * stack can serve, and to let the admin back in. */
 #include <config.h>
 
 #include <inttypes.h>
@@ -300,4 +301,50 @@ cli_check(struct cli *c, int argc, char **argv)
     line("spool", backlog == 0, detail, fix);
     ok &= backlog == 0;
     return ok ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
+}
+
+/* `tollgate admin unlock [--address ADDR]`: the admin's way back in after
+ * failed sign-ins locked an address out (every address without
+ * --address), at once and in the audit log. */
+int
+cli_admin(struct cli *c, int argc, char **argv)
+{
+    struct tg_keyops_ctx ctx;
+    struct tg_err err = {0};
+    const char *addr = NULL, *params[2];
+    char who[96];
+    PGresult *res;
+
+    if (argc == 4 && strcmp(argv[1], "unlock") == 0 &&
+        strcmp(argv[2], "--address") == 0)
+        addr = argv[3];
+    else if (argc == 3 && strcmp(argv[1], "unlock") == 0 &&
+             strncmp(argv[2], "--address=", 10) == 0)
+        addr = argv[2] + 10;
+    else if (argc != 2 || strcmp(argv[1], "unlock") != 0) {
+        cli_usage(stderr, NULL);
+        return CLI_EXIT_USAGE;
+    }
+    if (addr != NULL && (addr[0] == '\0' || strlen(addr) > 64))
+        return cli_fail(tg_err_set(&err, TG_E_USAGE,
+                                   "admin unlock: --address: want a client "
+                                   "address like 192.0.2.7 or 2001:db8::1"),
+                        &err);
+    cli_key_ctx(c, &ctx, who, sizeof(who));
+    params[0] = addr;
+    params[1] = ctx.actor;
+    res =
+        query(c,
+              "WITH u AS (SELECT tg_login_unlock($1::text) AS n), a AS (INSERT "
+              "INTO admin_audit (actor, action, target, detail) SELECT $2, "
+              "'signin.unlock', coalesce($1, '*'), jsonb_build_object("
+              "'addresses', u.n) FROM u) SELECT n FROM u",
+              2, params, &err);
+    if (res == NULL)
+        return cli_fail(err.code, &err);
+    printf("admin unlock: cleared the sign-in attempts of %s address(es)%s%s\n",
+           PQgetvalue(res, 0, 0), addr != NULL ? " matching " : "",
+           addr != NULL ? addr : "");
+    PQclear(res);
+    return CLI_EXIT_OK;
 }

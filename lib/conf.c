@@ -69,6 +69,7 @@ static const struct param params[] = {
     INT(reservation_tokens, 2048, 1, 100000000),
     INT(output_cap, 0, 0, 100000000),
     INT(reservation_ttl, 900, 10, 86400),
+    INT(claim_ttl, 90, 2, 3600),
     INT(max_body_bytes, 10485760, 1024, 1073741824),
     INT(upstream_timeout, 600, 1, 86400),
     INT(connect_timeout, 10, 1, 600),

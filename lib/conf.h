@@ -38,7 +38,8 @@ struct tg_conf {
     int64_t threads;              /* FastCGI worker threads per program */
     int64_t reservation_tokens;   /* default R per request */
     int64_t output_cap;           /* default output cap per request, 0: none */
-    int64_t reservation_ttl;      /* seconds an unclaimed reservation lives */
+    int64_t reservation_ttl;      /* seconds a claimed reservation lives */
+    int64_t claim_ttl;            /* seconds a ticket is good for */
     int64_t max_body_bytes;       /* request body limit at the relay */
     int64_t upstream_timeout;     /* seconds without upstream data: 504 */
     int64_t connect_timeout;      /* seconds to connect to the upstream */

@@ -195,7 +195,10 @@ reserve(const struct tg_gate *g, const char *sql, const char *first,
     PGresult *res;
 
     snprintf(want, sizeof(want), "%" PRId64, g->conf->reservation_tokens);
-    snprintf(ttl, sizeof(ttl), "%" PRId64, g->conf->reservation_ttl);
+    /* The ticket, and the reservation until the relay claims it, live only
+     * claim_ttl: past it the relay refuses the ticket, so tg_reserve can
+     * reclaim the reservation as never run at once. */
+    snprintf(ttl, sizeof(ttl), "%" PRId64, g->conf->claim_ttl);
     res = call(g, sql, 7, params, &err);
     if (res == NULL) {
         db_failed(v, &err, rid, "reserve");

@@ -52,7 +52,7 @@ struct req {
     char model[128];
     struct relay_policy policy; /* from the claim */
     int64_t max_output;         /* the key's output cap, -1 for none */
-    int64_t resv_default;       /* reservation_tokens: settings, else file */
+    int64_t resv_default;       /* reservation_tokens: key, settings, file */
     char cors[TG_CORS_MAX];     /* Access-Control-* lines for every answer */
     char key_name[128];         /* for /metrics */
     char upstream[TG_UPSPEC_URL_MAX]; /* the one that answered, "" if none */
@@ -793,11 +793,13 @@ forward(struct req *r, const char *body, size_t len, bool json_body,
         all_failed(r, &x, &held, &err, estimate);
         goto out;
     }
-    snprintf(r->upstream, sizeof(r->upstream), "%s", pick.url);
     if (err.code == TG_E_TOO_LARGE) {
         refuse(r, 414, "request_too_large", "Request URI or headers too large.",
                "too_large");
     } else {
+        /* Only a request an upstream saw names one: tg_settle refunds the
+         * request slot of one that names none. */
+        snprintf(r->upstream, sizeof(r->upstream), "%s", pick.url);
         if (err.code != TG_OK)
             tg_log(TG_LOG_WARN, r->q.rid, "%s", err.msg);
         if (err.code != TG_OK && x.headers_sent && !x.client_gone &&

@@ -33,6 +33,7 @@ conf_ok(const struct tg_conf *c)
     INT_OK(c, threads, 1, 1024);
     INT_OK(c, reservation_tokens, 1, 100000000);
     INT_OK(c, reservation_ttl, 10, 86400);
+    INT_OK(c, claim_ttl, 2, 3600);
     INT_OK(c, max_body_bytes, 1024, 1073741824);
     INT_OK(c, upstream_timeout, 1, 86400);
     INT_OK(c, connect_timeout, 1, 600);

@@ -141,3 +141,27 @@ class Admin:
 
 def now():
     return int(time.time())
+
+
+def slow_password(path):
+    """Rewrites the admin_password_file at path with as many PBKDF2
+    iterations as make a check take a while (the real hash has 600000), so
+    that concurrent sign-ins overlap while their passwords are checked, as
+    they do in production; the file keeps its owner and mode."""
+    path.write_text(hash_password(PASSWORD, iterations=300000) + "\n")
+
+
+def checked(db, addr):
+    """How many sign-ins from addr had their password checked (the CGI
+    records each one it checked in admin_login_attempts)."""
+    return int(db.value(f"SELECT count(*) FROM admin_login_attempts WHERE addr = '{addr}'"))
+
+
+def assert_burst_locked_out(statuses, retry_afters, db, addr):
+    """40 concurrent wrong passwords from addr: at most five checked (401),
+    every other one refused at once (429) with the window's remaining time."""
+    assert checked(db, addr) <= 5, statuses
+    assert statuses.count(401) == checked(db, addr), statuses
+    assert statuses.count(429) == len(statuses) - statuses.count(401), statuses
+    assert statuses.count(429) >= 35, statuses
+    assert retry_afters and all(1 <= s <= 900 for s in retry_afters), retry_afters

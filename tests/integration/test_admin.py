@@ -88,7 +88,7 @@ def test_wrong_password_is_refused_and_failures_are_rate_limited(tmp_path, datab
         assert r.status == 401 and "Wrong password" in r.text and r.cookie() is None
     r = a.login(PASSWORD, remote_addr="10.0.0.9")  # even the right one now
     assert r.status == 429 and r.cookie() is None and "Too many" in r.text
-    assert r.headers["retry-after"] == "900"
+    assert 890 <= int(r.headers["retry-after"]) <= 900  # the window's end
     assert a.login(PASSWORD, remote_addr="10.0.0.10").status == 303  # another address
     assert database.value("SELECT count(*) FROM admin_login_attempts WHERE NOT ok") == "5"
 

@@ -2,15 +2,18 @@
 admin=True, Apache in front and lighttpd, Caddy and nginx added, each
 serving tollgate-admin.cgi at /admin and its stylesheet at /admin-static
 from its examples/<server> admin part (Caddy and nginx through fcgiwrap).
-Through each: the login page, the stylesheet, a login and the key list."""
+Through each: the login page, the stylesheet, a login and the key list,
+and the sign-in lock-out of one client address (issue 19)."""
+import concurrent.futures
+import http.client
 import re
 import uuid
 
 import pytest
 
-from admin import PASSWORD, hash_password
+from admin import PASSWORD, assert_burst_locked_out, hash_password, slow_password
 from conftest import WEB_SERVERS
-from stack import Stack
+from stack import Response, Stack
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +71,35 @@ def test_admin_pages_are_served_under_every_server(stack, web):
     # the CGI's own pages never leak a key or a session into the logs
     logs = stack.log_text()
     assert not re.search(r"sk-tg-[A-Za-z0-9]{49}", logs) and "tg_admin=v1." not in logs
+
+
+def post_login(port, password, source):
+    """POST /admin/login from the loopback address `source` (all of
+    127.0.0.0/8 reaches a server listening on 127.0.0.1), so the web server
+    gives the CGI that REMOTE_ADDR."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(source, 0))
+    try:
+        c.request("POST", "/admin/login", body="password=" + password.replace(" ", "+"),
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        return Response(r.status, r.getheaders(), r.read())
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("web", WEB_SERVERS)
+def test_sign_in_lock_out_is_per_address_under_every_server(stack, web):
+    port = stack.ports[web]
+    i = WEB_SERVERS.index(web)
+    attacker, admin_addr = f"127.0.0.{20 + i}", f"127.0.0.{40 + i}"
+    slow_password(stack.dir / "admin_password")
+    with concurrent.futures.ThreadPoolExecutor(40) as ex:
+        got = list(ex.map(lambda _: post_login(port, "wrong password", attacker), range(40)))
+    statuses = [r.status for r in got]
+    assert_burst_locked_out(statuses, [int(r.headers["retry-after"]) for r in got if r.status == 429],
+                            stack.db, attacker)
+    assert post_login(port, PASSWORD, attacker).status == 429
+    r = post_login(port, PASSWORD, admin_addr)
+    assert r.status == 303 and r.headers["set-cookie"].startswith("tg_admin=v1."), r
+    stack.tg.ok("admin", "unlock", "--address", attacker)
+    assert post_login(port, PASSWORD, attacker).status == 303

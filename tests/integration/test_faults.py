@@ -185,10 +185,11 @@ def test_settlement_during_an_outage_is_spooled_and_replayed(stack):
 
 
 def claim_function(extra_column):
-    """tg_claim as sql/009 defines it, or with one more column at the end,
-    as a later migration might return (the relay reads columns by
-    position, so it still works with either)."""
-    text = (pathlib.Path(TOP) / "sql" / "009_lean_path.sql").read_text()
+    """tg_claim as the latest migration defining it does, or with one more
+    column at the end, as a later migration might return (the relay reads
+    columns by position, so it still works with either)."""
+    text = [t for t in (p.read_text() for p in sorted((pathlib.Path(TOP) / "sql").glob("*.sql")))
+            if "DROP FUNCTION tg_claim(" in t][-1]
     start = text.index("DROP FUNCTION tg_claim(")
     sql = text[start:text.index("END $$;", start) + len("END $$;")]
     if extra_column:
