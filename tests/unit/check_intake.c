@@ -21,8 +21,7 @@ START_TEST(each_byte_buys_time_at_the_minimum_rate)
 
     /* Nothing yet: due at the end of the grace; then 1 ms per byte. */
     ck_assert_int_eq(tg_intake_due(&lim, 0, 0), TG_INTAKE_GRACE_MS);
-    ck_assert_int_eq(tg_intake_due(&lim, 0, 500),
-                     TG_INTAKE_GRACE_MS + 500);
+    ck_assert_int_eq(tg_intake_due(&lim, 0, 500), TG_INTAKE_GRACE_MS + 500);
     /* ... never past the total deadline. */
     ck_assert_int_eq(tg_intake_due(&lim, 0, 10000000), 60000);
 }
