@@ -4,19 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "form.h"
-
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* In place: the result is never longer than the input. A '%' not followed
  * by two hex digits stands for itself, as browsers send it. */
@@ -28,8 +17,9 @@ urldecode(char *s)
     for (; *s != '\0'; s++) {
         if (*s == '+') {
             *w++ = ' ';
-        } else if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            *w++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+        } else if (*s == '%' && tg_hex_digit(s[1]) >= 0 &&
+                   tg_hex_digit(s[2]) >= 0) {
+            *w++ = (char)(tg_hex_digit(s[1]) * 16 + tg_hex_digit(s[2]));
             s += 2;
         } else {
             *w++ = *s;

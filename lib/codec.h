@@ -5,6 +5,9 @@
 
 #include <stddef.h>
 
+/* The value of one hex digit (either case), or -1. */
+int tg_hex_digit(int c);
+
 /* Writes 2 * n lower-case hex digits and a NUL: out holds 2 * n + 1. */
 void tg_hex_encode(const unsigned char *p, size_t n, char *out);
 

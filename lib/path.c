@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "codec.h"
 #include "path.h"
 
 /* RFC 3986 pchar without pct-encoded: what a segment may hold literally. */
@@ -17,18 +18,6 @@ pchar(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
            (c >= '0' && c <= '9') ||
            (c != '\0' && strchr("-._~!$&'()*+,;=:@", c) != NULL);
-}
-
-static int
-hex(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static const char *const not_allowed =
@@ -47,13 +36,13 @@ decode_segment(const char *in, size_t len, char *dst, size_t room,
         unsigned char c = (unsigned char)in[i];
 
         if (c == '%') {
-            if (i + 2 >= len || hex((unsigned char)in[i + 1]) < 0 ||
-                hex((unsigned char)in[i + 2]) < 0) {
+            if (i + 2 >= len || tg_hex_digit((unsigned char)in[i + 1]) < 0 ||
+                tg_hex_digit((unsigned char)in[i + 2]) < 0) {
                 *why = "The request path has an invalid percent-encoding.";
                 return -1;
             }
-            c = (unsigned char)(hex((unsigned char)in[i + 1]) * 16 +
-                                hex((unsigned char)in[i + 2]));
+            c = (unsigned char)(tg_hex_digit((unsigned char)in[i + 1]) * 16 +
+                                tg_hex_digit((unsigned char)in[i + 2]));
             i += 2;
         }
         if (!pchar(c)) {
