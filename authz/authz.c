@@ -16,7 +16,6 @@
 #include "db.h"
 #include "gate.h"
 #include "endpoint.h"
-#include "intake.h"
 #include "jsonerr.h"
 #include "keysrc.h"
 #include "log.h"
@@ -237,6 +236,4 @@ authz_handle(void *app, void *worker, FCGX_Request *fcgi)
             deny(&r, &v);
     }
     explicit_bzero(&key, sizeof(key));
-    /* No web server sends the authorizer a body worth waiting for. */
-    tg_intake_close(fcgi, &(struct tg_intake_limits){1000, 0});
 }

@@ -133,16 +133,6 @@ tg_intake_finish(FCGX_Request *fcgi, const struct tg_intake_limits *lim,
     (void)shutdown(fcgi->ipcFd, SHUT_RD);
 }
 
-void
-tg_intake_close(FCGX_Request *fcgi, const struct tg_intake_limits *lim)
-{
-    if (fcgi->ipcFd < 0)
-        return;
-    if (ended(fcgi->in, true) != TG_INTAKE_OK)
-        (void)tg_intake_read(fcgi, NULL, lim);
-    (void)shutdown(fcgi->ipcFd, SHUT_RD);
-}
-
 bool
 tg_intake_enter(int64_t key_id, int64_t max)
 {

@@ -56,13 +56,6 @@ enum tg_intake_end tg_intake_read(FCGX_Request *fcgi, struct tg_buf *body,
 void tg_intake_finish(FCGX_Request *fcgi, const struct tg_intake_limits *lim,
                       bool abandon);
 
-/* Before FCGX_Finish_r in a program that never wants the body (the
- * authorizer): reads what is left of it within `lim`, then shuts the
- * connection for reading, so that libfcgi's close does not wait up to 2 s
- * for a web server that keeps the connection open (Caddy's forward_auth
- * keeps it while the rest of the request runs). */
-void tg_intake_close(FCGX_Request *fcgi, const struct tg_intake_limits *lim);
-
 /* Takes one of the body reads `key_id` may have at once (`max`), key_id 0
  * standing for every request whose key is in its body. false when all are
  * taken (the caller answers at once instead); every true is matched by one
