@@ -25,7 +25,8 @@ from stack import Stack, wait_for
 SLOW = 64
 BODY_TIMEOUT = 3
 CONF = {"threads": "16", "body_timeout": str(BODY_TIMEOUT), "body_reads_per_key": "4",
-        "body_reads_keyless": "4", "accept_body_key": "yes", "reservation_ttl": "10"}
+        "body_reads_keyless": "4", "accept_body_key": "yes", "reservation_ttl": "10",
+        "claim_ttl": "10"}
 CHAT = {"model": "llama3", "stream": False, "messages": [{"role": "user", "content": "hi"}]}
 # What the web servers allow a request's headers (examples/<server>; Caddy:
 # the global option script/web.sh renders): 10 s, Apache up to 20 s.
